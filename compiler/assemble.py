@@ -1,0 +1,195 @@
+"""Join rendered documents into bundle and chunk texts, counting every token exactly.
+
+Text is written as a list of units, each owned by the document it came from (or by the
+bundle's own structure: index, reference lines). The total is the exact count of the
+joined text; each document's share is the exact count of what it kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+
+import jinja2
+
+from .graph import Framework
+from .passes import dedupe_key
+from .rendering import Renderer, StageTokens
+from .selection import Placement, Selection, in_tier
+from .tokens import TokenCounter
+
+
+@dataclass(frozen=True, slots=True)
+class DocShare:
+    """One document inside a bundle or chunk: its tokens at each stage, and what it emitted."""
+
+    path: str
+    id: str
+    stages: StageTokens
+    emitted: int
+
+    @property
+    def saved(self) -> dict[str, int]:
+        s = self.stages
+        return {"compressed": s.rendered - s.compressed, "normalised": s.compressed - s.normalised,
+                "deduped": s.normalised - self.emitted}
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """An emitted file's content and its exact accounting."""
+
+    text: str
+    tokens: int
+    docs: tuple[DocShare, ...]  # in emission order
+    structure: int  # tokens of the compiler's own lines: index, references
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def cache_key(self) -> str:
+        return self.sha256[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    path: str  # the module's source path
+    id: str
+    tier: str
+    content: Text
+
+    @property
+    def file(self) -> str:
+        return f"chunks/{self.id}.{self.content.sha256[:12]}.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    command: str  # the command's id
+    tier: str
+    selection: Selection
+    content: Text
+    chunks: tuple[tuple[Placement, Chunk], ...]
+
+    @property
+    def file(self) -> str:
+        return f"bundles/{self.command}/{self.tier}.md"
+
+
+class Assembler:
+    """Builds bundle and chunk texts for one build; chunks are shared across bundles."""
+
+    def __init__(self, framework: Framework, renderer: Renderer, counter: TokenCounter, passes: tuple[str, ...]):
+        self.framework = framework
+        self.renderer = renderer
+        self.counter = counter
+        self.dedupe = "dedupe" in passes
+        self.templates = _template_environment()
+        self._chunks: dict[tuple[str, str, str], Chunk] = {}
+
+    def bundle(self, selection: Selection) -> Bundle:
+        command = self.framework.documents[selection.command]
+        chunks = tuple((p, self.chunk(p.path, selection.tier, command.id)) for p in selection.chunks)
+        writer = _Writer(self, selection.tier, command.id, {p.path for p in selection.chunks})
+        for doc in self.framework.core:
+            writer.emit_top_level(doc.path)
+        for path in selection.sections:
+            if path not in writer.seen_docs:
+                writer.emit_top_level(path)
+        if chunks:
+            writer.separate()
+            writer.structure(self.render_template("index.md.j2", chunks=[self._index_row(p, c) for p, c in chunks]))
+        writer.emit_top_level(selection.command)
+        return Bundle(command.id, selection.tier, selection, writer.finish(), chunks)
+
+    def chunk(self, path: str, tier: str, command: str) -> Chunk:
+        doc = self.framework.documents[path]
+        key = (path, tier, command if "command" in doc.template.variables else "")
+        if key not in self._chunks:
+            writer = _Writer(self, tier, command, set())
+            writer.emit_doc(path)
+            self._chunks[key] = Chunk(path, doc.id, tier, writer.finish())
+        return self._chunks[key]
+
+    def render_template(self, name: str, **values) -> str:
+        return self.templates.get_template(name).render(**values)
+
+    def _index_row(self, placement: Placement, chunk: Chunk) -> dict:
+        doc = self.framework.documents[placement.path]
+        return {"id": doc.id, "load": placement.load, "when": doc.when, "tokens": chunk.content.tokens,
+                "cache_key": chunk.content.cache_key}
+
+
+class _Writer:
+    """Scratch state for one text: units in order, documents and blocks already written."""
+
+    def __init__(self, assembler: Assembler, tier: str, command: str, deferred: set[str]):
+        self.a = assembler
+        self.tier, self.command, self.deferred = tier, command, deferred
+        self.units: list[str] = []
+        self.kept: dict[str, list[str]] = {}
+        self.seen_docs: set[str] = set()
+        self.seen_blocks: set[str] = set()
+
+    def emit_top_level(self, path: str) -> None:
+        self.separate()
+        self.emit_doc(path)
+
+    def separate(self) -> None:
+        """A blank line between top-level documents; the first starts the text."""
+        if self.units:
+            self.structure("\n" if self.units[-1].endswith("\n") else "\n\n")
+
+    def emit_doc(self, path: str) -> None:
+        self.seen_docs.add(path)
+        kept = self.kept.setdefault(path, [])
+        for piece in self.a.renderer.render(path, self.tier, self.command).pieces:
+            if piece.target is not None:
+                self.emit_reference(piece.target)
+                continue
+            for block in piece.blocks:
+                key = dedupe_key(block) if self.a.dedupe else None
+                if key is not None and key in self.seen_blocks:
+                    continue
+                if key is not None:
+                    self.seen_blocks.add(key)
+                kept.append(block)
+                self.units.append(block)
+
+    def emit_reference(self, target: str) -> None:
+        framework = self.a.framework
+        if not in_tier(framework, target, self.tier):
+            return  # pruned for this tier: the include leaves no trace
+        doc = framework.documents[target]
+        if target in self.seen_docs:
+            self.structure(self.a.render_template("reference.md.j2", id=doc.id))
+        elif target in self.deferred or doc.load != "immediate":
+            self.structure(self.a.render_template("deferred.md.j2", id=doc.id, load=doc.load, when=doc.when))
+        else:
+            self.emit_doc(target)
+
+    def structure(self, text: str) -> None:
+        self.units.append(text)
+
+    def finish(self) -> Text:
+        counter, documents = self.a.counter, self.a.framework.documents
+        docs = tuple(
+            DocShare(path, documents[path].id, self.a.renderer.render(path, self.tier, self.command).tokens,
+                     counter.count_units(blocks))
+            for path, blocks in self.kept.items()
+        )
+        total = counter.count_units(self.units)
+        return Text("".join(self.units), total, docs, total - sum(d.emitted for d in docs))
+
+
+def _template_environment() -> jinja2.Environment:
+    # The compiler's own templates ship inside the package and are trusted.
+    folder = resources.files("tokeffc.templates")
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (folder / name).read_text(encoding="utf-8")),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+        undefined=jinja2.StrictUndefined,
+    )

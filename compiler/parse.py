@@ -1,0 +1,178 @@
+"""Parse one source file: front matter, body template, and every reference with its line."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .config import LOAD_KINDS, Config
+from .errors import Span, TokeffcError
+from .markdown import fenced_line_mask, split_front_matter
+from .sources import SourceFile
+from .templating import BodyTemplate, prepare_body
+
+# A Claude Code import: a line that is only "@path/to/file.ext".
+IMPORT_LINE = re.compile(r"^[ \t]*@([^\s`@]+\.[A-Za-z0-9]+)[ \t]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A dependency as written, before it is resolved to a file."""
+
+    written: str
+    kind: str  # requires | include | import
+    load: str | None  # a load kind set on this edge, or None for the module's own
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    path: str
+    kind: str  # core | command | module
+    id: str
+    meta: tuple[tuple[str, Any], ...]  # front matter keys tokeffc does not interpret, sorted
+    tier: str  # lowest tier that includes it
+    load: str
+    when: str
+    budget: int | tuple[tuple[str, int], ...] | None
+    head: str  # front matter fences and blank lines: ``head + template.body`` is the file
+    template: BodyTemplate
+    references: tuple[Reference, ...]
+    sha256: str
+
+    @property
+    def body(self) -> str:
+        return self.template.body
+
+    @property
+    def text(self) -> str:
+        return self.head + self.template.body
+
+    def budget_for(self, tier: str) -> int | None:
+        if isinstance(self.budget, int) or self.budget is None:
+            return self.budget
+        return dict(self.budget).get(tier)
+
+
+def parse_document(source: SourceFile, config: Config) -> Document:
+    split = split_front_matter(source.text)
+    front = _load_front_matter(split.front_matter, source.path)
+    fields = _FrontMatter(source, config, front)
+    template = prepare_body(split.body, Span(source.path, split.body_line))
+    references = (
+        *fields.requires(),
+        *(Reference(name, "include", None, Span(source.path, line)) for name, line in template.includes),
+        *_import_lines(split.body, Span(source.path, split.body_line)),
+    )
+    return Document(
+        path=source.path,
+        kind=source.kind,
+        id=fields.string("id", source.default_id),
+        meta=tuple(sorted((k, v) for k, v in front.items() if k not in _INTERPRETED)),
+        tier=fields.tier(),
+        load=fields.load(),
+        when=fields.string("when", ""),
+        budget=fields.budget(),
+        head=split.head,
+        template=template,
+        references=references,
+        sha256=source.sha256,
+    )
+
+
+_INTERPRETED = ("id", "tier", "load", "when", "requires", "budget")
+
+
+def _load_front_matter(text: str | None, path: str) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark else 1  # +1 for 1-based, +1 for the opening '---'
+        problem = getattr(exc, "problem", None) or "cannot be read"
+        raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line), "fix the YAML between the '---' lines") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TokeffcError("front matter must be a mapping", Span(path, 2), "write 'key: value' lines")
+    return {str(k): v for k, v in data.items()}
+
+
+def _import_lines(body: str, start: Span):
+    lines = body.splitlines()
+    for number, (line, fenced) in enumerate(zip(lines, fenced_line_mask(lines))):
+        match = None if fenced else IMPORT_LINE.match(line)
+        if match:
+            yield Reference(match.group(1), "import", None, Span(start.path, start.line + number))
+
+
+class _FrontMatter:
+    """Typed access to the keys tokeffc interprets, with errors at the key's line."""
+
+    def __init__(self, source: SourceFile, config: Config, data: dict[str, Any]):
+        self.source, self.config, self.data = source, config, data
+
+    def error(self, key: str, message: str, hint: str) -> TokeffcError:
+        return TokeffcError(message, Span(self.source.path, self._line(key)), hint)
+
+    def _line(self, key: str) -> int:
+        for number, line in enumerate(self.source.text.splitlines()[1:], start=2):
+            if line.startswith(key + ":"):
+                return number
+        return 1
+
+    def string(self, key: str, default: str) -> str:
+        value = self.data.get(key, default)
+        if not isinstance(value, str):
+            raise self.error(key, f"'{key}' must be a string", f"quote it: {key}: \"…\"")
+        return value
+
+    def tier(self) -> str:
+        return self.tier_name(self.data.get("tier", self.config.tier_names[0]), "tier")
+
+    def tier_name(self, value: Any, key: str) -> str:
+        names = self.config.tier_names
+        if value not in names:
+            close = difflib.get_close_matches(str(value), names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"tiers are: {', '.join(names)}"
+            raise self.error(key, f"unknown tier '{value}'", hint)
+        return value
+
+    def load(self) -> str:
+        return self.load_kind(self.data.get("load", "immediate"), "load")
+
+    def load_kind(self, value: Any, key: str) -> str:
+        if value not in LOAD_KINDS:
+            raise self.error(key, f"unknown load '{value}'", f"use one of: {', '.join(LOAD_KINDS)}")
+        return value
+
+    def budget(self) -> int | tuple[tuple[str, int], ...] | None:
+        value = self.data.get("budget")
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return value
+        if isinstance(value, dict) and all(isinstance(v, int) and v > 0 for v in value.values()):
+            return tuple(sorted((self.tier_name(t, "budget"), v) for t, v in value.items()))
+        raise self.error("budget", "'budget' must be a positive integer or {tier: tokens}", "e.g. budget: 15000")
+
+    def requires(self) -> tuple[Reference, ...]:
+        value = self.data.get("requires", [])
+        if isinstance(value, (str, dict)):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.error("requires", "'requires' must be a list", "e.g. requires: [tdd/cycle]")
+        span = Span(self.source.path, self._line("requires"))
+        return tuple(self._requirement(item, span) for item in value)
+
+    def _requirement(self, item: Any, span: Span) -> Reference:
+        if isinstance(item, str) and item:
+            return Reference(item, "requires", None, span)
+        if isinstance(item, dict) and isinstance(item.get("module"), str) and set(item) <= {"module", "load"}:
+            load = self.load_kind(item["load"], "requires") if "load" in item else None
+            return Reference(item["module"], "requires", load, span)
+        raise self.error("requires", f"bad requires entry {item!r}", "write a module id, or {module: id, load: lazy}")

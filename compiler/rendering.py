@@ -1,0 +1,112 @@
+"""Render each document per tier: Jinja2, then the text passes, then pieces the emitter joins.
+
+A rendered document is a sequence of pieces: runs of text (cut into blocks) and references
+to other documents, standing where an include or an ``@path`` line stood.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .graph import Framework
+from .markdown import fenced_line_mask, split_blocks
+from .parse import IMPORT_LINE, Document
+from .passes import compress_checkpoints, drop_reasoning_sections, normalise_text
+from .templating import INCLUDE_SENTINEL, render_body
+from .tokens import TokenCounter
+
+_REF_LINE = re.compile(r"\x00([IM])([^\x00]*)\x00\n?")
+_KIND_OF = {"I": "include", "M": "import"}
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    blocks: tuple[str, ...] = ()  # text, cut into blocks
+    target: str | None = None  # or a reference to this document's path
+
+
+@dataclass(frozen=True, slots=True)
+class StageTokens:
+    """Tokens of a document's own text (references excluded) after each stage."""
+
+    written: int  # the file as written, front matter included
+    rendered: int  # front matter gone, Jinja2 rendered for the tier
+    compressed: int  # after checkpoints
+    normalised: int  # after normalise
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDoc:
+    path: str
+    pieces: tuple[Piece, ...]
+    tokens: StageTokens
+
+
+class Renderer:
+    """Renders documents on request, caching per (path, tier) or (path, tier, command).
+
+    Scratch state for one build: created by the pipeline, dropped with it.
+    """
+
+    def __init__(self, framework: Framework, counter: TokenCounter, passes: tuple[str, ...]):
+        self.framework = framework
+        self.counter = counter
+        self.passes = passes
+        self._cache: dict[tuple, RenderedDoc] = {}
+        self._targets = {
+            path: {(e.kind, e.written): target for target, edges in framework.edges_from(path) for e in edges}
+            for path in framework.documents
+        }
+
+    def render(self, path: str, tier: str, command: str) -> RenderedDoc:
+        doc = self.framework.documents[path]
+        key = (path, tier, command if "command" in doc.template.variables else None)
+        if key not in self._cache:
+            self._cache[key] = self._render(doc, tier, command)
+        return self._cache[key]
+
+    def written_tokens(self, doc: Document) -> int:
+        return self.counter.count_units([doc.head, *split_blocks(doc.body)])
+
+    def _render(self, doc: Document, tier: str, command: str) -> RenderedDoc:
+        config = self.framework.config
+        context = {"tier": tier, "command": command, "framework": config.name, "version": config.version}
+        rendered = _mark_imports(render_body(doc.template, context)) if doc.references else doc.body
+        compressed = rendered
+        if "checkpoints" in self.passes and config.tier(tier).compress:
+            compressed = drop_reasoning_sections(compress_checkpoints(rendered), config.reasoning_headings)
+        normalised = normalise_text(compressed) if "normalise" in self.passes else compressed
+        tokens = StageTokens(
+            written=self.written_tokens(doc),
+            rendered=self._own_tokens(rendered),
+            compressed=self._own_tokens(compressed),
+            normalised=self._own_tokens(normalised),
+        )
+        return RenderedDoc(doc.path, tuple(self._pieces(doc.path, normalised)), tokens)
+
+    def _own_tokens(self, text: str) -> int:
+        return self.counter.count_units(split_blocks(_REF_LINE.sub("", text)))
+
+    def _pieces(self, path: str, text: str):
+        last = 0
+        for match in _REF_LINE.finditer(text):
+            if match.start() > last:
+                yield Piece(blocks=tuple(split_blocks(text[last:match.start()])))
+            target = self._targets[path].get((_KIND_OF[match.group(1)], match.group(2)))
+            # An @line that only appears after rendering was never resolved: keep it as text.
+            yield Piece(target=target) if target else Piece(blocks=(f"@{match.group(2)}\n",))
+            last = match.end()
+        if last < len(text):
+            yield Piece(blocks=tuple(split_blocks(text[last:])))
+
+
+def _mark_imports(text: str) -> str:
+    """Turn include sentinels and ``@path`` lines into reference lines of their own."""
+    text = INCLUDE_SENTINEL.sub(lambda m: f"\x00I{m.group(1)}\x00\n", text)
+    lines = text.splitlines(keepends=True)
+    for index, (line, fenced) in enumerate(zip(lines, fenced_line_mask(lines))):
+        match = None if fenced else IMPORT_LINE.match(line.rstrip("\n"))
+        if match:
+            lines[index] = f"\x00M{match.group(1)}\x00\n"
+    return "".join(lines)

@@ -1,0 +1,147 @@
+"""Jinja2 in prompt bodies, in a sandbox: a framework's templates are not trusted code.
+
+Prompt text is full of braces that are not Jinja (``{{project_name}}`` placeholders,
+``${{ secrets.X }}``, code samples), so before compiling a body we set aside, as
+opaque placeholders, every fenced block, code span and ``{{ … }}`` that does not
+use one of the compiler's variables. Includes render to sentinels that the
+emitter later replaces by the module's text or by a reference to it.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass, field
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import Span, TokeffcError
+from .markdown import INLINE_CODE, fenced_spans
+
+CONTEXT_VARIABLES = ("tier", "command", "framework", "version")
+JINJA_MARKERS = ("{{", "{%", "{#")
+_EXPRESSION = re.compile(r"\{\{-?\s*([A-Za-z_]\w*)?.*?-?\}\}", re.S)
+_COMMENT_OR_OPEN = re.compile(r"\{#.*?#\}|\{#", re.S)
+_LITERAL = re.compile(r"\x00L(\d+)\n*\x00")
+INCLUDE_SENTINEL = re.compile(r"\x00I([^\x00]*)\x00")
+_TEMPLATE_NAME = "<body>"
+
+
+@dataclass(frozen=True, slots=True)
+class BodyTemplate:
+    """A body ready to render per tier. ``is_template`` False means the body renders as itself."""
+
+    body: str
+    source: str  # the body with literals set aside
+    literals: tuple[str, ...]
+    includes: tuple[tuple[str, int], ...]  # (name as written, line in the file)
+    variables: frozenset[str]
+    is_template: bool
+    span: Span  # the body's first line
+    compiled: jinja2.Template | None = field(default=None, compare=False, repr=False)
+
+
+def prepare_body(body: str, span: Span) -> BodyTemplate:
+    """Protect literal braces, parse once, and list the includes with their lines."""
+    source, literals = _protect_literals(body)
+    if not any(marker in source for marker in JINJA_MARKERS):
+        return BodyTemplate(body, body, (), (), frozenset(), False, span)
+    env = _environment()
+    try:
+        tree = env.parse(source)
+        compiled = env.from_string(tree)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TokeffcError(f"Jinja2 syntax: {exc.message}", _line(span, exc.lineno),
+                           "fix the tag, or wrap literal braces in {% raw %}…{% endraw %}") from None
+    _refuse_other_loads(tree, span)
+    includes = tuple(_includes(tree, span))
+    variables = frozenset(meta.find_undeclared_variables(tree))
+    return BodyTemplate(body, source, tuple(literals), includes, variables, True, span, compiled)
+
+
+def render_body(template: BodyTemplate, context: dict[str, str]) -> str:
+    """Render for one tier/command; includes stay as sentinels for the emitter."""
+    if not template.is_template:
+        return template.body
+    try:
+        text = template.compiled.render(context)
+    except jinja2.exceptions.SecurityError as exc:
+        raise TokeffcError(f"template reaches outside the sandbox: {exc}", _error_line(template, exc),
+                           "templates may use tier, command, framework and version only") from None
+    except jinja2.TemplateError as exc:
+        raise TokeffcError(f"Jinja2: {exc}", _error_line(template, exc),
+                           f"templates may use {', '.join(CONTEXT_VARIABLES)}") from None
+    return _LITERAL.sub(lambda m: template.literals[int(m.group(1))], text)
+
+
+def _environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=_SentinelLoader(),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+class _SentinelLoader(jinja2.BaseLoader):
+    """Every include renders as a sentinel naming it; the emitter resolves it."""
+
+    def get_source(self, environment, template):
+        return f"\x00I{template}\x00", None, lambda: True
+
+
+def _protect_literals(body: str) -> tuple[str, list[str]]:
+    literals: list[str] = []
+
+    def stash(text: str) -> str:
+        literals.append(text)
+        return f"\x00L{len(literals) - 1}" + "\n" * text.count("\n") + "\x00"
+
+    if not any(marker in body for marker in JINJA_MARKERS):
+        return body, literals
+    pieces, last = [], 0
+    for start, end in fenced_spans(body):
+        pieces.append(_protect_inline(body[last:start], stash))
+        block = body[start:end]
+        pieces.append(stash(block) if any(m in block for m in JINJA_MARKERS) else block)
+        last = end
+    pieces.append(_protect_inline(body[last:], stash))
+    return "".join(pieces), literals
+
+
+def _protect_inline(text: str, stash) -> str:
+    text = INLINE_CODE.sub(lambda m: stash(m.group(0)) if any(k in m.group(0) for k in JINJA_MARKERS)
+                           else m.group(0), text)
+    text = _EXPRESSION.sub(lambda m: m.group(0) if m.group(1) in CONTEXT_VARIABLES else stash(m.group(0)), text)
+    return _COMMENT_OR_OPEN.sub(lambda m: m.group(0) if m.group(0) != "{#" else stash("{#"), text)
+
+
+def _refuse_other_loads(tree: nodes.Template, span: Span) -> None:
+    for node in tree.find_all((nodes.Extends, nodes.Import, nodes.FromImport)):
+        raise TokeffcError(f"'{type(node).__name__.lower()}' is not supported in prompt bodies",
+                           _line(span, node.lineno), "use {% include \"path.md\" %} or requires:")
+
+
+def _includes(tree: nodes.Template, span: Span):
+    for node in tree.find_all(nodes.Include):
+        if not isinstance(node.template, nodes.Const) or not isinstance(node.template.value, str):
+            raise TokeffcError("include needs a literal path", _line(span, node.lineno),
+                               "write {% include \"modules/x.md\" %}")
+        yield node.template.value, span.line + node.lineno - 1
+
+
+def _line(span: Span, lineno: int | None) -> Span:
+    return Span(span.path, span.line + (lineno or 1) - 1)
+
+
+def _error_line(template: BodyTemplate, exc: Exception) -> Span:
+    """Jinja rewrites tracebacks so template frames carry template line numbers."""
+    lineno = getattr(exc, "lineno", None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == _TEMPLATE_NAME or frame.filename == "<template>":
+            lineno = frame.lineno
+    return _line(template.span, lineno)

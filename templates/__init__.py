@@ -1,0 +1,1 @@
+"""Default Jinja2 templates for emitted bundles, and the ``tokeffc init`` starter."""
