@@ -140,7 +140,7 @@ class _Writer:
 
     def separate(self) -> None:
         """A blank line between top-level documents; the first starts the text."""
-        if self.units:
+        if self.units and not self.units[-1].endswith("\n\n"):
             self.structure("\n" if self.units[-1].endswith("\n") else "\n\n")
 
     def emit_doc(self, path: str) -> None:
