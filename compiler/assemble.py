@@ -141,7 +141,7 @@ class _Writer:
     def separate(self) -> None:
         """A blank line between top-level documents; the first starts the text."""
         if self.units and not self.units[-1].endswith("\n\n"):
-            self.structure("\n" if self.units[-1].endswith("\n") else "\n\n")
+            self.structure("\n")
 
     def emit_doc(self, path: str) -> None:
         self.seen_docs.add(path)
@@ -158,6 +158,8 @@ class _Writer:
                     self.seen_blocks.add(key)
                 kept.append(block)
                 self.units.append(block)
+        if self.units and not self.units[-1].endswith("\n"):
+            self.structure("\n")  # whatever follows starts on a line of its own
 
     def emit_reference(self, target: str) -> None:
         framework = self.a.framework

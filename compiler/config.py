@@ -25,7 +25,7 @@ SEMVER_RE = re.compile(
 DEFAULT_TIERS = {"minimal": {"budget": 20000}, "standard": {"budget": 50000}, "full": {"budget": 100000}}
 TOP_KEYS = (
     "name", "version", "encoding", "encoding_sha256", "core", "commands", "modules", "exclude",
-    "tiers", "warn_at", "budgets", "aliases", "passes", "reasoning_headings", "max_file_bytes",
+    "tiers", "warn_at", "budgets", "aliases", "search_paths", "passes", "reasoning_headings", "max_file_bytes",
 )
 TIER_KEYS = ("budget", "compress")
 
@@ -53,6 +53,7 @@ class Config:
     warn_at: float
     budgets: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
     aliases: tuple[tuple[str, str], ...]
+    search_paths: tuple[str, ...]  # folders tried, in order, for a reference found nowhere else
     passes: tuple[str, ...]
     reasoning_headings: tuple[str, ...]
     max_file_bytes: int = MAX_FILE_BYTES
@@ -172,6 +173,7 @@ class _Checker:
             warn_at=self.warn_at(data.get("warn_at", 0.8)),
             budgets=self.budgets(data.get("budgets", {}), tier_names),
             aliases=self.aliases(data.get("aliases", {})),
+            search_paths=self.paths(data, "search_paths", ()),
             passes=self.passes(data.get("passes", {})),
             reasoning_headings=self.paths(data, "reasoning_headings", ()),
             max_file_bytes=self.positive_int(data, "max_file_bytes", MAX_FILE_BYTES),

@@ -89,22 +89,24 @@ def _resolve(ref: Reference, doc: Document, config: Config, ids: dict[str, str],
     """The root-relative path a reference names, trying the places its kind allows, in order."""
     if ref.kind == "requires" and ref.written in ids:
         return ids[ref.written]
-    candidates = _candidates(ref, doc, config)
-    for candidate in candidates:
-        if candidate.startswith(("../", "~")) or candidate == ".." or posixpath.isabs(candidate):
-            raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span,
-                               "reference files inside the root only")
-    for candidate in candidates:
+    inside = [c for c in _candidates(ref, doc, config) if not _escapes(c)]
+    if not inside:
+        raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span, "reference files inside the root only")
+    for candidate in inside:
         if candidate in known or (config.root / candidate).is_file():
             return candidate
     raise TokeffcError(f"{_NOUNS[ref.kind]} '{ref.written}' not found", ref.span, _HINTS[ref.kind])
+
+
+def _escapes(path: str) -> bool:
+    return path == ".." or path.startswith(("../", "~")) or posixpath.isabs(path)
 
 
 _NOUNS = {"requires": "required module", "include": "include", "import": "import"}
 _HINTS = {
     "requires": "name a module id or a path relative to the root",
     "include": "include paths are relative to the framework root or to the including file",
-    "import": "@paths are relative to the importing file, or mapped through 'aliases'",
+    "import": "@paths are relative to the importing file, or mapped through 'aliases' or 'search_paths'",
 }
 
 
@@ -117,6 +119,7 @@ def _candidates(ref: Reference, doc: Document, config: Config) -> list[str]:
         return [written]  # refused as an escape: no alias maps it into the root
     relative, rooted = _normal(posixpath.join(here, written)), _normal(written)
     paths = [relative, rooted] if ref.kind == "import" else [rooted, relative]
+    paths += [_normal(posixpath.join(folder, written)) for folder in config.search_paths]
     if ref.kind == "requires":
         paths += [p + ".md" for p in paths]
     return list(dict.fromkeys(paths))

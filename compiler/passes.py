@@ -47,7 +47,7 @@ def _without_html_comments(text: str) -> str:
 
 
 def _squeeze_blank_lines(text: str) -> str:
-    """No blank lines at the start or end, never two in a row; ends with a newline."""
+    """No blank lines at the start or end, never two in a row."""
     lines = text.splitlines(keepends=True)
     out: list[str] = []
     pending_blank = False
@@ -59,8 +59,6 @@ def _squeeze_blank_lines(text: str) -> str:
             out.append("\n")
             pending_blank = False
         out.append(line)
-    if out and not out[-1].endswith("\n"):
-        out[-1] += "\n"
     return "".join(out)
 
 

@@ -116,8 +116,13 @@ def _protect_literals(body: str) -> tuple[str, list[str]]:
 def _protect_inline(text: str, stash) -> str:
     text = INLINE_CODE.sub(lambda m: stash(m.group(0)) if any(k in m.group(0) for k in JINJA_MARKERS)
                            else m.group(0), text)
-    text = _EXPRESSION.sub(lambda m: m.group(0) if m.group(1) in CONTEXT_VARIABLES else stash(m.group(0)), text)
+    text = _EXPRESSION.sub(lambda m: m.group(0) if _is_jinja_expression(m) else stash(m.group(0)), text)
     return _COMMENT_OR_OPEN.sub(lambda m: m.group(0) if m.group(0) != "{#" else stash("{#"), text)
+
+
+def _is_jinja_expression(match: re.Match) -> bool:
+    """Ours if it uses a compiler variable; also if it pokes at internals, so the sandbox refuses it."""
+    return match.group(1) in CONTEXT_VARIABLES or "__" in match.group(0) or "attr(" in match.group(0)
 
 
 def _refuse_other_loads(tree: nodes.Template, span: Span) -> None:

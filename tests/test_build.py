@@ -1,0 +1,88 @@
+"""The whole pipeline on the example and on small frameworks: contents and exact accounting."""
+
+import json
+
+from tokeffc.pipeline import BuildOptions, compile_framework
+
+from conftest import EXAMPLE
+from helpers import assert_counts_exact, assert_savings_reconcile
+
+
+def bundle_text(result, command, tier):
+    return dict(result.release.files)[f"bundles/{command}/{tier}.md"].decode()
+
+
+def test_example_counts_are_exact_and_savings_reconcile():
+    result = compile_framework(EXAMPLE)
+    assert_counts_exact(result)
+    assert_savings_reconcile(result)
+
+
+def test_example_bundles_follow_the_tiers():
+    result = compile_framework(EXAMPLE)
+    minimal, full = bundle_text(result, "task", "minimal"), bundle_text(result, "task", "full")
+    assert minimal.startswith("# Forge\n")  # core first
+    assert minimal.rstrip().endswith("- Before pushing, run the quality gates locally.")  # command (and its include) last
+    assert "Test a hypothesis by the cheapest check that could prove it wrong." in minimal
+    assert "<reasoning>" not in minimal and "<reasoning>" in full  # checkpoints compressed below full
+    assert "When the task is larger than it looked" not in minimal  # tier-conditional
+    assert "When the task is larger than it looked" in full
+    assert "Maintainers:" not in minimal  # HTML comment normalised away
+    assert minimal.count("### Escalation rule") == 1  # the repeated block is deduped
+    assert "## Rationale" not in minimal and "## Rationale" in full  # reasoning heading dropped below full
+
+
+def test_on_demand_modules_become_chunks_in_the_index():
+    result = compile_framework(EXAMPLE)
+    manifest = json.loads(result.release.manifest_bytes)
+    entry = next(b for b in manifest["bundles"] if (b["command"], b["tier"]) == ("task", "standard"))
+    chunks = {c["id"]: c for c in entry["chunks"]}
+    assert set(chunks) == {"domains/api", "domains/frontend", "domains/data", "errors/recovery"}
+    assert chunks["domains/data"]["load"] == "lazy"
+    text = bundle_text(result, "task", "standard")
+    assert f"| domains/api | on_demand | the work adds or changes an HTTP or RPC endpoint | " \
+           f"{chunks['domains/api']['tokens']} | {chunks['domains/api']['cache_key']} |" in text
+    assert "## Domain template: API endpoint" not in text  # the chunk's text is not inlined
+
+
+def test_include_inlines_once_then_refers(mini):
+    root = mini({
+        "commands/c.md": "# C\n\n{% include \"modules/x.md\" %}\n\nmiddle\n\n@../modules/x.md\n",
+        "modules/x.md": "The included text.\n",
+    })
+    result = compile_framework(root)
+    text = bundle_text(result, "c", "minimal")
+    assert text.count("The included text.") == 1
+    assert '(Module "x" is included above.)' in text
+    assert_counts_exact(result)
+
+
+def test_required_module_already_inlined_is_not_repeated(mini):
+    root = mini({
+        "CORE.md": "# Core\n\n{% include \"modules/x.md\" %}\n",
+        "commands/c.md": "---\nrequires: [x]\n---\n# C\n",
+        "modules/x.md": "Shared text.\n",
+    })
+    result = compile_framework(root)
+    assert bundle_text(result, "c", "minimal").count("Shared text.") == 1
+
+
+def test_command_filter_and_disabled_passes(mini):
+    root = mini({"commands/a.md": "a  \n\n\n\nb\n", "commands/b.md": "b\n"})
+    result = compile_framework(root, BuildOptions(commands=("a",), tiers=("full",), disabled_passes=("normalise",)))
+    assert [(b.command, b.tier) for b in result.bundles] == [("a", "full")]
+    assert "a  \n\n\n\nb" in bundle_text(result, "a", "full")
+    assert result.passes == ("dedupe", "checkpoints")
+
+
+def test_over_budget_lists_what_to_cut(mini):
+    big = "Some long guidance sentence that costs tokens. " * 40 + "\n"
+    root = mini({"commands/c.md": "---\nrequires: [big, shared]\n---\nc\n", "commands/d.md": "---\nrequires: [shared]\n---\nd\n",
+                 "modules/big.md": big, "modules/shared.md": "shared\n"},
+                config="name: m\nversion: 1.0.0\ncore: [CORE.md]\ntiers: {only: {budget: 100}}\n")
+    result = compile_framework(root)
+    (check,) = result.over_budget
+    assert check.command == "c" and check.status == "over"
+    assert ("big", "largest") in [(h.id, h.reason) for h in check.cut]
+    assert ("big", "only-this-command") in [(h.id, h.reason) for h in check.cut]
+    assert ("shared", "only-this-command") not in [(h.id, h.reason) for h in check.cut]

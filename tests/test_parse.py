@@ -1,0 +1,49 @@
+import pytest
+
+from tokeffc.config import load_config
+from tokeffc.errors import TokeffcError
+from tokeffc.parse import parse_document
+from tokeffc.sources import SourceFile
+
+
+def parse(text, config, kind="module", path="modules/x.md"):
+    return parse_document(SourceFile(path, kind, "x", text, "0" * 64), config)
+
+
+@pytest.fixture
+def config(mini):
+    return load_config(mini({}))
+
+
+def test_front_matter_and_references_carry_lines(config):
+    doc = parse("---\nid: q/gates\ntier: standard\nload: on_demand\nwhen: TDD\n"
+                "requires: [a, {module: b, load: lazy}]\ndescription: kept\n---\n\n# Body\n"
+                "{% include \"modules/c.md\" %}\n@d.md\n`@e.md`\n```\n@f.md\n```\n", config)
+    assert (doc.id, doc.tier, doc.load, doc.when) == ("q/gates", "standard", "on_demand", "TDD")
+    assert doc.meta == (("description", "kept"),)
+    refs = [(r.kind, r.written, r.load, r.span.line) for r in doc.references]
+    assert refs == [("requires", "a", None, 6), ("requires", "b", "lazy", 6),
+                    ("include", "modules/c.md", None, 11), ("import", "d.md", None, 12)]
+    assert doc.text == doc.head + doc.body and doc.body.startswith("# Body")
+
+
+def test_unknown_tier_suggests_the_closest(config):
+    with pytest.raises(TokeffcError, match=r"modules/x.md:2: unknown tier 'standrd'; did you mean 'standard'\?"):
+        parse("---\ntier: standrd\n---\nx\n", config)
+
+
+def test_broken_front_matter_names_the_line(config):
+    with pytest.raises(TokeffcError, match=r"modules/x.md:4: invalid YAML front matter"):
+        parse("---\nid: a\nrequires: [b\nwhen: c\n---\nbody\n", config)
+
+
+def test_bad_load_and_requires_are_refused(config):
+    with pytest.raises(TokeffcError, match="unknown load 'sometimes'"):
+        parse("---\nload: sometimes\n---\nx\n", config)
+    with pytest.raises(TokeffcError, match="bad requires entry"):
+        parse("---\nrequires: [{mod: a}]\n---\nx\n", config)
+
+
+def test_command_budget_per_tier(config):
+    doc = parse("---\nbudget: {minimal: 500}\n---\nx\n", config, kind="command")
+    assert doc.budget_for("minimal") == 500 and doc.budget_for("full") is None
