@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,10 @@ class Config:
     def tier_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tiers)
 
+    def span(self, line: int = 0) -> Span:
+        """A location in the config file, relative to the root like every other span."""
+        return Span(os.path.relpath(self.path, self.root).replace(os.sep, "/"), line)
+
     def tier(self, name: str) -> Tier:
         return self.tiers[self.tier_names.index(name)]
 
@@ -97,7 +102,7 @@ def load_config(root: Path, config_path: Path | None = None, *, release_version:
     checker = _Checker(str(path), lines)
     config = checker.build(root.resolve(), path, data, text, release_version)
     if checker.problems:
-        raise ConfigError(checker.problems)
+        raise ConfigError(sorted(checker.problems, key=lambda p: p.span.line))
     return config
 
 
@@ -113,15 +118,24 @@ def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[tuple[str, 
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem, line = describe_yaml_error(exc)
         raise TokeffcError(f"invalid YAML: {problem}", Span(str(path), line), "fix the YAML syntax") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise TokeffcError("the config must be a mapping of keys", Span(str(path), 1), "see README, 'tokeffc.yaml'")
     return data, key_lines(node)
+
+
+def describe_yaml_error(exc: yaml.YAMLError, first_line: int = 1) -> tuple[str, int]:
+    """What PyYAML found wrong, and the 1-based line where the user should look."""
+    problem = getattr(exc, "problem", None) or "cannot be read"
+    context, mark = getattr(exc, "context", None), getattr(exc, "problem_mark", None)
+    # At the end of the input the problem mark is useless; where the open construct began is not.
+    if "end of stream" in problem and getattr(exc, "context_mark", None):
+        mark = exc.context_mark
+        problem = f"{problem} {context}" if context else problem
+    return problem, first_line + (mark.line if mark else 0)
 
 
 def key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:

@@ -6,6 +6,7 @@ Stages raise :class:`TokeffcError`; only the CLI turns it into a single
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -34,12 +35,19 @@ class TokeffcError(Exception):
         self.message = message
         self.span = span
         self.hint = hint
+        self.root = ""  # set by the pipeline, so that root-relative spans print as paths a user can open
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
         text = self.message if not self.hint else f"{self.message}; {self.hint}"
         text = " ".join(text.split())  # one line, whatever the parts held
-        return f"{self.span}: {text}" if self.span else text
+        if not self.span:
+            return text
+        where = Span(os.path.normpath(os.path.join(self.root, self.span.path)), self.span.line) if self.root else self.span
+        return f"{where}: {text}"
+
+    def __str__(self) -> str:
+        return self.one_line()
 
 
 class ConfigError(TokeffcError):

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .config import LOAD_KINDS, Config
+from .config import LOAD_KINDS, Config, describe_yaml_error
 from .errors import Span, TokeffcError
 from .markdown import fenced_line_mask, split_front_matter
 from .sources import SourceFile
@@ -93,9 +93,7 @@ def _load_front_matter(text: str | None, path: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark else 1  # +1 for 1-based, +1 for the opening '---'
-        problem = getattr(exc, "problem", None) or "cannot be read"
+        problem, line = describe_yaml_error(exc, first_line=2)  # the YAML starts after the opening '---'
         raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line), "fix the YAML between the '---' lines") from None
     if data is None:
         return {}

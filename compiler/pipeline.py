@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -54,7 +55,16 @@ class BuildResult:
 def compile_framework(root: Path, options: BuildOptions = BuildOptions(), progress: Progress | None = None) -> BuildResult:
     """Everything but writing: the release as bytes, with its budget checks."""
     config = load_config(Path(root), options.config_path, release_version=options.release_version)
-    counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root, Span(str(config.path))))
+    try:
+        return _compile(config, Path(root), options, progress)
+    except TokeffcError as exc:
+        if exc.span and not os.path.isabs(exc.span.path):
+            exc.root = str(root)
+        raise
+
+
+def _compile(config: Config, root: Path, options: BuildOptions, progress: Progress | None) -> BuildResult:
+    counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root, config.span()))
     framework = load_framework(config, options.exclude_dirs)
     counter.prime([piece for doc in framework.documents.values() for piece in (doc.head, *split_blocks(doc.body))])
     passes = tuple(p for p in config.passes if p not in options.disabled_passes)

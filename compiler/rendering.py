@@ -72,7 +72,9 @@ class Renderer:
     def _render(self, doc: Document, tier: str, command: str) -> RenderedDoc:
         config = self.framework.config
         context = {"tier": tier, "command": command, "framework": config.name, "version": config.version}
-        rendered = _mark_imports(render_body(doc.template, context)) if doc.references else doc.body
+        rendered = render_body(doc.template, context)
+        if doc.references:
+            rendered = _mark_imports(rendered)
         compressed = rendered
         if "checkpoints" in self.passes and config.tier(tier).compress:
             compressed = drop_reasoning_sections(compress_checkpoints(rendered), config.reasoning_headings)

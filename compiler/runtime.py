@@ -24,8 +24,8 @@ SCHEMA = "tokeffc.manifest/1"
 COMPLEXITY_LEVELS = 5
 
 
-class ReleaseError(ArchiveError):
-    """A release that cannot be trusted or does not hold what was asked."""
+# A release that cannot be trusted (missing, truncated, tampered) or does not hold what was asked.
+ReleaseError = ArchiveError
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,12 +28,12 @@ def discover_sources(config: Config, exclude_dirs: tuple[Path, ...] = ()) -> tup
     """Every core file, command and module the config names, in a stable order."""
     found: dict[str, SourceFile] = {}
     for entry in config.core:
-        span = Span(str(config.path), _config_line(config, "core"))
+        span = config.span(_config_line(config, "core"))
         for rel in _expand(config, entry, exclude_dirs, span, must_match=True):
             found.setdefault(rel, read_source(config, rel, "core", rel, span))
     for kind, patterns in (("command", config.commands), ("module", config.modules)):
         for pattern in patterns:
-            span = Span(str(config.path), _config_line(config, kind + "s"))
+            span = config.span(_config_line(config, kind + "s"))
             for rel in _expand(config, pattern, exclude_dirs, span, must_match=False):
                 if rel not in found:
                     found[rel] = read_source(config, rel, kind, id_from_pattern(rel, pattern), span)
@@ -84,7 +84,7 @@ def read_source(config: Config, rel: str, kind: str, default_id: str, span: Span
         size = resolved.stat().st_size
         if size > config.max_file_bytes:
             raise TokeffcError(
-                f"file is {size / 1048576:.1f} MiB, over the {config.max_file_bytes / 1048576:.1f} MiB limit",
+                f"file is {_size(size)}, over the {_size(config.max_file_bytes)} limit",
                 Span(rel, 1), "split it, or raise max_file_bytes in tokeffc.yaml")
         data = resolved.read_bytes()
     except OSError as exc:
@@ -109,3 +109,7 @@ def _config_line(config: Config, key: str) -> int:
         if line.startswith(key + ":"):
             return number
     return 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB" if n >= 1048576 else f"{n:,} bytes"
