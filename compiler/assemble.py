@@ -40,14 +40,16 @@ class DocShare:
 class Text:
     """An emitted file's content and its exact accounting."""
 
-    text: str
+    data: bytes  # the UTF-8 bytes written
     tokens: int
     docs: tuple[DocShare, ...]  # in emission order
     structure: int  # tokens of the compiler's own lines: index, references
+    sha256: str
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+    @classmethod
+    def of(cls, text: str, tokens: int, docs: tuple[DocShare, ...], structure: int) -> "Text":
+        data = text.encode("utf-8")
+        return cls(data, tokens, docs, structure, hashlib.sha256(data).hexdigest())
 
     @property
     def cache_key(self) -> str:
@@ -176,15 +178,18 @@ class _Writer:
     def structure(self, text: str) -> None:
         self.units.append(text)
 
+    def _share(self, path: str, kept: list[str]) -> DocShare:
+        rendered = self.a.renderer.render(path, self.tier, self.command)
+        everything = sum(len(p.blocks) for p in rendered.pieces)
+        # Nothing deduped away: what it emitted is its normalised text, already counted.
+        emitted = rendered.tokens.normalised if len(kept) == everything else self.a.counter.count_units(kept)
+        return DocShare(path, self.a.framework.documents[path].id, rendered.tokens, emitted)
+
     def finish(self) -> Text:
-        counter, documents = self.a.counter, self.a.framework.documents
-        docs = tuple(
-            DocShare(path, documents[path].id, self.a.renderer.render(path, self.tier, self.command).tokens,
-                     counter.count_units(blocks))
-            for path, blocks in self.kept.items()
-        )
+        counter = self.a.counter
+        docs = tuple(self._share(path, blocks) for path, blocks in self.kept.items())
         total = counter.count_units(self.units)
-        return Text("".join(self.units), total, docs, total - sum(d.emitted for d in docs))
+        return Text.of("".join(self.units), total, docs, total - sum(d.emitted for d in docs))
 
 
 def _template_environment() -> jinja2.Environment:

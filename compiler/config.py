@@ -14,6 +14,8 @@ import yaml
 from .errors import ConfigError, Span, TokeffcError
 
 CONFIG_NAME = "tokeffc.yaml"
+# libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LOAD_KINDS = ("immediate", "on_demand", "lazy")  # most eager first
 PASS_NAMES = ("normalise", "dedupe", "checkpoints")
 MAX_FILE_BYTES = 4 * 1024 * 1024

@@ -33,9 +33,9 @@ class ReleaseFiles:
 
 def emit_release(framework: Framework, renderer: Renderer, bundles: tuple[Bundle, ...],
                  checks: tuple[BudgetCheck, ...], passes: tuple[str, ...]) -> ReleaseFiles:
-    files = {b.file: b.content.text.encode("utf-8") for b in bundles}
+    files = {b.file: b.content.data for b in bundles}
     for chunk in _all_chunks(bundles):
-        files[chunk.file] = chunk.content.text.encode("utf-8")
+        files[chunk.file] = chunk.content.data
     manifest = build_manifest(framework, renderer, bundles, checks, passes, files)
     files[MANIFEST_NAME] = dump_json(manifest)
     return ReleaseFiles(tuple(sorted(files.items())))

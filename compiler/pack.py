@@ -17,7 +17,7 @@ import zstandard
 from .errors import ArchiveError, Span
 
 ARCHIVE_SUFFIX = ".tokb"
-ZSTD_LEVEL = 10  # fixed, so the same files always compress to the same bytes
+ZSTD_LEVEL = 3  # fixed, so the same files always compress to the same bytes
 MAX_ARCHIVE_BYTES = 1 << 30
 
 

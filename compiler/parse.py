@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .config import LOAD_KINDS, Config, describe_yaml_error
+from .config import LOAD_KINDS, SAFE_LOADER, Config, describe_yaml_error
 from .errors import Span, TokeffcError
 from .markdown import fenced_line_mask, split_front_matter
 from .sources import SourceFile
@@ -91,7 +91,7 @@ def _load_front_matter(text: str | None, path: str) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         problem, line = describe_yaml_error(exc, first_line=2)  # the YAML starts after the opening '---'
         raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line), "fix the YAML between the '---' lines") from None
@@ -103,9 +103,9 @@ def _load_front_matter(text: str | None, path: str) -> dict[str, Any]:
 
 
 def _import_lines(body: str, start: Span):
-    lines = body.splitlines()
+    lines = body.splitlines(keepends=True)
     for number, (line, fenced) in enumerate(zip(lines, fenced_line_mask(lines))):
-        match = None if fenced else IMPORT_LINE.match(line)
+        match = None if fenced else IMPORT_LINE.match(line.rstrip("\r\n"))
         if match:
             yield Reference(match.group(1), "import", None, Span(start.path, start.line + number))
 

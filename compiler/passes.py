@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 
-from .markdown import INLINE_CODE, fenced_line_mask
+from .markdown import INLINE_CODE, fenced_line_mask, prose_and_code
 
 # A comment alone on its line goes with its line; one inside a line goes alone.
 _HTML_COMMENT = re.compile(r"^[ \t]*<!--.*?-->[ \t]*(?:\n|\Z)|<!--.*?-->", re.S | re.M)
+_TRAILING_BLANKS = re.compile(r"[ \t]+$", re.M)
+_BLANK_LINES = re.compile(r"^\n+", re.M)
 _CHECKPOINT = re.compile(r"<checkpoint\b[^>]*>(.*?)</checkpoint>[ \t]*", re.S)
 _CONCLUSION = re.compile(r"<conclusion>(.*?)</conclusion>", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
@@ -23,17 +25,35 @@ MIN_DEDUPE_CHARS = 64  # shorter blocks (a "## Usage" heading, a rule line) are 
 
 def normalise_text(text: str) -> str:
     """Same text for the model, fewer tokens. Idempotent; fenced code is kept byte for byte."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    out: list[str] = []
-    for is_code, chunk in _prose_and_code(text):
-        out.append(chunk if is_code else _normalise_prose(chunk))
-    return _squeeze_blank_lines("".join(out))
+    return text if _looks_normal(text) else normalise_text_fully(text)
+
+
+def _looks_normal(text: str) -> bool:
+    """True when normalise would change nothing: decided by a few fast substring scans."""
+    if any(mark in text for mark in ("\r", "<!--", "\n\n\n", " \n", "\t\n")):
+        return False
+    first_line_blank = text[:1] in (" ", "\t", "\n") and text.lstrip(" \t")[:1] == "\n"
+    return not first_line_blank and not text.endswith(("\n\n", " ", "\t"))
+
+
+def normalise_text_fully(text: str) -> str:
+    """``normalise_text`` without the shortcut (tests check that the two always agree)."""
+    chunks = [(is_code, chunk if is_code else _normalise_prose(chunk))
+              for is_code, chunk in prose_and_code(text.replace("\r\n", "\n").replace("\r", "\n"))]
+    if chunks and not chunks[0][0]:
+        chunks[0] = (False, chunks[0][1].lstrip("\n"))  # no blank lines before the first line
+    if chunks and not chunks[-1][0]:
+        last = chunks[-1][1]
+        kept = last.rstrip("\n")
+        chunks[-1] = (False, kept + "\n" if kept and last.endswith("\n") else kept)  # none after the last
+    return "".join(chunk for _, chunk in chunks)
 
 
 def _normalise_prose(text: str) -> str:
-    text = _without_html_comments(text)
-    return "".join(line.rstrip() + "\n" if line.endswith("\n") else line.rstrip()
-                   for line in text.splitlines(keepends=True))
+    if "<!--" in text:
+        text = _without_html_comments(text)
+    text = _TRAILING_BLANKS.sub("", text)
+    return _BLANK_LINES.sub("\n", text)  # a run of blank lines becomes one
 
 
 def _without_html_comments(text: str) -> str:
@@ -46,26 +66,12 @@ def _without_html_comments(text: str) -> str:
     return _HTML_COMMENT.sub(lambda m: m.group(0) if in_code(m.start()) else "", text)
 
 
-def _squeeze_blank_lines(text: str) -> str:
-    """No blank lines at the start or end, never two in a row."""
-    lines = text.splitlines(keepends=True)
-    out: list[str] = []
-    pending_blank = False
-    for line, fenced in zip(lines, fenced_line_mask(lines)):
-        if not fenced and not line.strip():
-            pending_blank = bool(out)
-            continue
-        if pending_blank:
-            out.append("\n")
-            pending_blank = False
-        out.append(line)
-    return "".join(out)
-
-
 def compress_checkpoints(text: str) -> str:
     """``<checkpoint>…<conclusion>X</conclusion></checkpoint>`` becomes ``X``, outside fenced code."""
+    if "<checkpoint" not in text:
+        return text
     return "".join(chunk if is_code else _CHECKPOINT.sub(_conclusion_of, chunk)
-                   for is_code, chunk in _prose_and_code(text))
+                   for is_code, chunk in prose_and_code(text))
 
 
 def _conclusion_of(match: re.Match) -> str:
@@ -75,9 +81,10 @@ def _conclusion_of(match: re.Match) -> str:
 
 def drop_reasoning_sections(text: str, headings: tuple[str, ...]) -> str:
     """Drop each section whose heading is one of ``headings``, up to the next heading of its level or above."""
-    if not headings:
-        return text
     wanted = {h.lstrip("#").strip().lower() for h in headings}
+    lowered = text.lower()
+    if not any(title in lowered for title in wanted):
+        return text
     lines = text.splitlines(keepends=True)
     out, dropping_level = [], 0
     for line, fenced in zip(lines, fenced_line_mask(lines)):
@@ -97,18 +104,3 @@ def dedupe_key(block: str) -> str | None:
     if len(stripped) < MIN_DEDUPE_CHARS or all(_STRUCTURE_ONLY.match(l) for l in stripped.splitlines()):
         return None
     return stripped
-
-
-def _prose_and_code(text: str):
-    """Yield ``(is_code, chunk)`` runs of whole lines: fenced code or prose."""
-    lines = text.splitlines(keepends=True)
-    run: list[str] = []
-    run_is_code = False
-    for line, fenced in zip(lines, fenced_line_mask(lines)):
-        if run and fenced != run_is_code:
-            yield run_is_code, "".join(run)
-            run = []
-        run_is_code = fenced
-        run.append(line)
-    if run:
-        yield run_is_code, "".join(run)

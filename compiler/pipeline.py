@@ -66,7 +66,7 @@ def compile_framework(root: Path, options: BuildOptions = BuildOptions(), progre
 def _compile(config: Config, root: Path, options: BuildOptions, progress: Progress | None) -> BuildResult:
     counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root, config.span()))
     framework = load_framework(config, options.exclude_dirs)
-    counter.prime([piece for doc in framework.documents.values() for piece in (doc.head, *split_blocks(doc.body))])
+    counter.prime([[doc.head, *split_blocks(doc.body)] for doc in framework.documents.values()])
     passes = tuple(p for p in config.passes if p not in options.disabled_passes)
     renderer = Renderer(framework, counter, passes)
     selections = _chosen(framework, select_bundles(framework, renderer), options)

@@ -10,12 +10,13 @@ import re
 from dataclasses import dataclass
 
 from .graph import Framework
-from .markdown import fenced_line_mask, split_blocks
+from .markdown import prose_and_code, split_blocks
 from .parse import IMPORT_LINE, Document
 from .passes import compress_checkpoints, drop_reasoning_sections, normalise_text
 from .templating import INCLUDE_SENTINEL, render_body
 from .tokens import TokenCounter
 
+_IMPORT_LINES = re.compile(IMPORT_LINE.pattern, re.M)
 _REF_LINE = re.compile(r"\x00([IM])([^\x00]*)\x00\n?")
 _KIND_OF = {"I": "include", "M": "import"}
 
@@ -54,6 +55,8 @@ class Renderer:
         self.counter = counter
         self.passes = passes
         self._cache: dict[tuple, RenderedDoc] = {}
+        self._passed: dict[tuple[str, str, bool], RenderedDoc] = {}  # same text, same passes: same result
+        self._written: dict[str, int] = {}
         self._targets = {
             path: {(e.kind, e.written): target for target, edges in framework.edges_from(path) for e in edges}
             for path in framework.documents
@@ -67,7 +70,9 @@ class Renderer:
         return self._cache[key]
 
     def written_tokens(self, doc: Document) -> int:
-        return self.counter.count_units([doc.head, *split_blocks(doc.body)])
+        if doc.path not in self._written:
+            self._written[doc.path] = self.counter.count_units([doc.head, *split_blocks(doc.body)])
+        return self._written[doc.path]
 
     def _render(self, doc: Document, tier: str, command: str) -> RenderedDoc:
         config = self.framework.config
@@ -75,20 +80,30 @@ class Renderer:
         rendered = render_body(doc.template, context)
         if doc.references:
             rendered = _mark_imports(rendered)
-        compressed = rendered
-        if "checkpoints" in self.passes and config.tier(tier).compress:
-            compressed = drop_reasoning_sections(compress_checkpoints(rendered), config.reasoning_headings)
+        compress = "checkpoints" in self.passes and config.tier(tier).compress
+        key = (doc.path, rendered, compress)
+        if key not in self._passed:
+            self._passed[key] = self._apply_passes(doc, rendered, compress)
+        return self._passed[key]
+
+    def _apply_passes(self, doc: Document, rendered: str, compress: bool) -> RenderedDoc:
+        headings = self.framework.config.reasoning_headings
+        compressed = drop_reasoning_sections(compress_checkpoints(rendered), headings) if compress else rendered
         normalised = normalise_text(compressed) if "normalise" in self.passes else compressed
+        rendered_tokens = self._own_tokens(rendered)
+        compressed_tokens = rendered_tokens if compressed is rendered else self._own_tokens(compressed)
         tokens = StageTokens(
             written=self.written_tokens(doc),
-            rendered=self._own_tokens(rendered),
-            compressed=self._own_tokens(compressed),
-            normalised=self._own_tokens(normalised),
+            rendered=rendered_tokens,
+            compressed=compressed_tokens,
+            normalised=compressed_tokens if normalised is compressed else self._own_tokens(normalised),
         )
         return RenderedDoc(doc.path, tuple(self._pieces(doc.path, normalised)), tokens)
 
     def _own_tokens(self, text: str) -> int:
-        return self.counter.count_units(split_blocks(_REF_LINE.sub("", text)))
+        if "\x00" in text:
+            text = _REF_LINE.sub("", text)
+        return self.counter.count_units(split_blocks(text))
 
     def _pieces(self, path: str, text: str):
         last = 0
@@ -104,11 +119,10 @@ class Renderer:
 
 
 def _mark_imports(text: str) -> str:
-    """Turn include sentinels and ``@path`` lines into reference lines of their own."""
-    text = INCLUDE_SENTINEL.sub(lambda m: f"\x00I{m.group(1)}\x00\n", text)
-    lines = text.splitlines(keepends=True)
-    for index, (line, fenced) in enumerate(zip(lines, fenced_line_mask(lines))):
-        match = None if fenced else IMPORT_LINE.match(line.rstrip("\n"))
-        if match:
-            lines[index] = f"\x00M{match.group(1)}\x00\n"
-    return "".join(lines)
+    """Turn include sentinels and ``@path`` lines (outside fenced code) into reference lines."""
+    if "\x00I" in text:
+        text = INCLUDE_SENTINEL.sub(lambda m: f"\x00I{m.group(1)}\x00\n", text)
+    if "@" not in text:
+        return text
+    return "".join(chunk if is_code else _IMPORT_LINES.sub(lambda m: f"\x00M{m.group(1)}\x00", chunk)
+                   for is_code, chunk in prose_and_code(text))

