@@ -10,6 +10,7 @@ A cold build starts from a fresh output folder and an empty token cache.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -54,8 +55,10 @@ def main() -> int:
         floor_seconds(root), build_seconds(root, scratch, -1)  # warm the OS file cache and imports once
         floors, builds = [], []
         for run in range(args.runs):  # interleaved, so drift hits both alike
+            os.sync()  # flush earlier runs' writes, so that no run pays for another's write-back
             seconds, tokens = floor_seconds(root)
             floors.append(seconds)
+            os.sync()
             seconds, bundles = build_seconds(root, scratch, run)
             builds.append(seconds)
     floor, build = statistics.median(floors), statistics.median(builds)

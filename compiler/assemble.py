@@ -91,6 +91,14 @@ class Assembler:
         self.dedupe = "dedupe" in passes
         self.templates = _template_environment()
         self._chunks: dict[tuple[str, str, str], Chunk] = {}
+        self._dedupe_keys: dict[str, str | None] = {}  # the same blocks recur in every bundle
+
+    def dedupe_key(self, block: str) -> str | None:
+        if not self.dedupe:
+            return None
+        if block not in self._dedupe_keys:
+            self._dedupe_keys[block] = dedupe_key(block)
+        return self._dedupe_keys[block]
 
     def bundle(self, selection: Selection) -> Bundle:
         command = self.framework.documents[selection.command]
@@ -153,7 +161,7 @@ class _Writer:
                 self.emit_reference(piece.target)
                 continue
             for block in piece.blocks:
-                key = dedupe_key(block) if self.a.dedupe else None
+                key = self.a.dedupe_key(block)
                 if key is not None and key in self.seen_blocks:
                     continue
                 if key is not None:

@@ -113,9 +113,13 @@ def _bundle_entry(framework: Framework, bundle: Bundle, check: BudgetCheck, writ
 
 def savings(content, baseline: int) -> dict[str, int]:
     """Per pass, the tokens removed. baseline - sum(saved) + structure_tokens == tokens, exactly."""
-    rendered = sum(d.stages.rendered for d in content.docs)
-    per_pass = {name: sum(d.saved[name] for d in content.docs) for name in ("compressed", "normalised", "deduped")}
-    return {"pruned": baseline - rendered, **per_pass}
+    stages = [d.stages for d in content.docs]
+    return {
+        "pruned": baseline - sum(s.rendered for s in stages),
+        "compressed": sum(s.rendered - s.compressed for s in stages),
+        "normalised": sum(s.compressed - s.normalised for s in stages),
+        "deduped": sum(s.normalised for s in stages) - sum(d.emitted for d in content.docs),
+    }
 
 
 def _chunk_entry(load: str, chunk: Chunk, framework: Framework) -> dict:

@@ -10,6 +10,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import zstandard
@@ -19,6 +20,7 @@ from .errors import ArchiveError, Span
 ARCHIVE_SUFFIX = ".tokb"
 ZSTD_LEVEL = 3  # fixed, so the same files always compress to the same bytes
 MAX_ARCHIVE_BYTES = 1 << 30
+WRITERS = 4
 
 
 def pack_archive(prefix: str, files: tuple[tuple[str, bytes], ...]) -> bytes:
@@ -77,8 +79,10 @@ def write_release(out_dir: Path, name: str, version: str, files: tuple[tuple[str
     folder, archive = out_dir / name / version, out_dir / f"{name}-{version}{ARCHIVE_SUFFIX}"
     staging = Path(tempfile.mkdtemp(prefix=".tokeffc-", dir=out_dir))
     try:
-        _write_folder(staging / "release", files)
-        (staging / "archive").write_bytes(pack_archive(f"{name}/{version}", files))
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # file writes and zstd release the GIL
+            archive_bytes = pool.submit(pack_archive, f"{name}/{version}", files)
+            _write_folder(staging / "release", files, pool)
+            (staging / "archive").write_bytes(archive_bytes.result())
         folder.parent.mkdir(exist_ok=True)
         if folder.exists():
             os.rename(folder, staging / "previous")
@@ -93,8 +97,8 @@ def write_release(out_dir: Path, name: str, version: str, files: tuple[tuple[str
     return folder, archive
 
 
-def _write_folder(root: Path, files) -> None:
-    for path, data in files:
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+def _write_folder(root: Path, files, pool: ThreadPoolExecutor) -> None:
+    for folder in sorted({(root / path).parent for path, _ in files}):
+        folder.mkdir(parents=True, exist_ok=True)
+    for written in [pool.submit((root / path).write_bytes, data) for path, data in files]:
+        written.result()  # re-raises the first failure

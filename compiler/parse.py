@@ -11,12 +11,12 @@ import yaml
 
 from .config import LOAD_KINDS, SAFE_LOADER, Config, describe_yaml_error
 from .errors import Span, TokeffcError
-from .markdown import fenced_line_mask, split_front_matter
+from .markdown import prose_and_code, split_blocks, split_front_matter
 from .sources import SourceFile
 from .templating import BodyTemplate, prepare_body
 
-# A Claude Code import: a line that is only "@path/to/file.ext".
-IMPORT_LINE = re.compile(r"^[ \t]*@([^\s`@]+\.[A-Za-z0-9]+)[ \t]*$")
+# A Claude Code import: a line that is only "@path/to/file.ext" (multi-line mode: find them in a text).
+IMPORT_LINES = re.compile(r"^[ \t]*@([^\s`@]+\.[A-Za-z0-9]+)[ \t]*$", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,12 @@ def parse_document(source: SourceFile, config: Config) -> Document:
     )
 
 
+def source_units(text: str) -> list[str]:
+    """A file cut as the compiler counts it: front matter, then the body's blocks."""
+    split = split_front_matter(text)
+    return [split.head, *split_blocks(split.body)]
+
+
 _INTERPRETED = ("id", "tier", "load", "when", "requires", "budget")
 
 
@@ -103,11 +109,15 @@ def _load_front_matter(text: str | None, path: str) -> dict[str, Any]:
 
 
 def _import_lines(body: str, start: Span):
-    lines = body.splitlines(keepends=True)
-    for number, (line, fenced) in enumerate(zip(lines, fenced_line_mask(lines))):
-        match = None if fenced else IMPORT_LINE.match(line.rstrip("\r\n"))
-        if match:
-            yield Reference(match.group(1), "import", None, Span(start.path, start.line + number))
+    if "@" not in body:
+        return
+    offset = 0
+    for is_code, chunk in prose_and_code(body):
+        if not is_code:
+            for match in IMPORT_LINES.finditer(chunk):
+                line = start.line + body.count("\n", 0, offset + match.start())
+                yield Reference(match.group(1), "import", None, Span(start.path, line))
+        offset += len(chunk)
 
 
 class _FrontMatter:

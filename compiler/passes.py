@@ -15,7 +15,6 @@ from .markdown import INLINE_CODE, fenced_line_mask, prose_and_code
 # A comment alone on its line goes with its line; one inside a line goes alone.
 _HTML_COMMENT = re.compile(r"^[ \t]*<!--.*?-->[ \t]*(?:\n|\Z)|<!--.*?-->", re.S | re.M)
 _TRAILING_BLANKS = re.compile(r"[ \t]+$", re.M)
-_BLANK_LINES = re.compile(r"^\n+", re.M)
 _CHECKPOINT = re.compile(r"<checkpoint\b[^>]*>(.*?)</checkpoint>[ \t]*", re.S)
 _CONCLUSION = re.compile(r"<conclusion>(.*?)</conclusion>", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
@@ -50,10 +49,14 @@ def normalise_text_fully(text: str) -> str:
 
 
 def _normalise_prose(text: str) -> str:
+    """Comments out, trailing blanks off, runs of blank lines down to one (text starts a line)."""
     if "<!--" in text:
         text = _without_html_comments(text)
-    text = _TRAILING_BLANKS.sub("", text)
-    return _BLANK_LINES.sub("\n", text)  # a run of blank lines becomes one
+    if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
+        text = _TRAILING_BLANKS.sub("", text)  # the regex only when needed: it visits every space
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return "\n" + text.lstrip("\n") if text.startswith("\n\n") else text
 
 
 def _without_html_comments(text: str) -> str:

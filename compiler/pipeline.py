@@ -14,12 +14,11 @@ from .config import PASS_NAMES, Config, load_config
 from .emit import ReleaseFiles, emit_release
 from .errors import EXIT_USAGE, Span, TokeffcError
 from .graph import Framework, build_graph
-from .markdown import split_blocks
 from .pack import write_release
-from .parse import Document, parse_document
+from .parse import Document, parse_document, source_units
 from .rendering import Renderer
 from .selection import Selection, select_bundles
-from .sources import discover_sources, read_source
+from .sources import SourceFile, discover_sources, read_source
 from .tokens import TokenCounter, resolve_encoding
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -65,8 +64,9 @@ def compile_framework(root: Path, options: BuildOptions = BuildOptions(), progre
 
 def _compile(config: Config, root: Path, options: BuildOptions, progress: Progress | None) -> BuildResult:
     counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root, config.span()))
-    framework = load_framework(config, options.exclude_dirs)
-    counter.prime([[doc.head, *split_blocks(doc.body)] for doc in framework.documents.values()])
+    sources = discover_sources(config, options.exclude_dirs)
+    counter.prime([source_units(source.text) for source in sources])  # each source tokenized once, whole
+    framework = load_framework(config, sources)
     passes = tuple(p for p in config.passes if p not in options.disabled_passes)
     renderer = Renderer(framework, counter, passes)
     selections = _chosen(framework, select_bundles(framework, renderer), options)
@@ -92,8 +92,9 @@ def build_release(root: Path, out_dir: Path, options: BuildOptions = BuildOption
     return result, folder, archive
 
 
-def load_framework(config: Config, exclude_dirs: tuple[Path, ...] = ()) -> Framework:
-    documents = [parse_document(source, config) for source in discover_sources(config, exclude_dirs)]
+def load_framework(config: Config, sources: tuple[SourceFile, ...] | None = None) -> Framework:
+    sources = discover_sources(config) if sources is None else sources
+    documents = [parse_document(source, config) for source in sources]
 
     def read_implicit(path: str, span: Span) -> Document:
         default_id = str(PurePosixPath(path).with_suffix(""))

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 from .graph import Framework
 from .markdown import prose_and_code, split_blocks
-from .parse import IMPORT_LINE, Document
+from .parse import IMPORT_LINES, Document, source_units
 from .passes import compress_checkpoints, drop_reasoning_sections, normalise_text
 from .templating import INCLUDE_SENTINEL, render_body
 from .tokens import TokenCounter
 
-_IMPORT_LINES = re.compile(IMPORT_LINE.pattern, re.M)
 _REF_LINE = re.compile(r"\x00([IM])([^\x00]*)\x00\n?")
 _KIND_OF = {"I": "include", "M": "import"}
 
@@ -71,7 +70,7 @@ class Renderer:
 
     def written_tokens(self, doc: Document) -> int:
         if doc.path not in self._written:
-            self._written[doc.path] = self.counter.count_units([doc.head, *split_blocks(doc.body)])
+            self._written[doc.path] = self.counter.count_units(source_units(doc.text))
         return self._written[doc.path]
 
     def _render(self, doc: Document, tier: str, command: str) -> RenderedDoc:
@@ -90,15 +89,17 @@ class Renderer:
         headings = self.framework.config.reasoning_headings
         compressed = drop_reasoning_sections(compress_checkpoints(rendered), headings) if compress else rendered
         normalised = normalise_text(compressed) if "normalise" in self.passes else compressed
-        rendered_tokens = self._own_tokens(rendered)
-        compressed_tokens = rendered_tokens if compressed is rendered else self._own_tokens(compressed)
+        pieces = tuple(self._pieces(doc.path, normalised))
+        # The pieces' blocks are the normalised own text, cut exactly: count them, not the text again.
+        normalised_tokens = self.counter.count_units([b for piece in pieces for b in piece.blocks])
+        compressed_tokens = normalised_tokens if normalised is compressed else self._own_tokens(compressed)
         tokens = StageTokens(
             written=self.written_tokens(doc),
-            rendered=rendered_tokens,
+            rendered=compressed_tokens if compressed is rendered else self._own_tokens(rendered),
             compressed=compressed_tokens,
-            normalised=compressed_tokens if normalised is compressed else self._own_tokens(normalised),
+            normalised=normalised_tokens,
         )
-        return RenderedDoc(doc.path, tuple(self._pieces(doc.path, normalised)), tokens)
+        return RenderedDoc(doc.path, pieces, tokens)
 
     def _own_tokens(self, text: str) -> int:
         if "\x00" in text:
@@ -124,5 +125,5 @@ def _mark_imports(text: str) -> str:
         text = INCLUDE_SENTINEL.sub(lambda m: f"\x00I{m.group(1)}\x00\n", text)
     if "@" not in text:
         return text
-    return "".join(chunk if is_code else _IMPORT_LINES.sub(lambda m: f"\x00M{m.group(1)}\x00", chunk)
+    return "".join(chunk if is_code else IMPORT_LINES.sub(lambda m: f"\x00M{m.group(1)}\x00", chunk)
                    for is_code, chunk in prose_and_code(text))

@@ -26,7 +26,6 @@ _EXPRESSION = re.compile(r"\{\{-?\s*([A-Za-z_]\w*)?.*?-?\}\}", re.S)
 _COMMENT_OR_OPEN = re.compile(r"\{#.*?#\}|\{#", re.S)
 _OPENER = re.compile(r"\{[{%#]")
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
-_LITERAL = re.compile(r"\x00L(\d+)\n*\x00")
 INCLUDE_SENTINEL = re.compile(r"\x00I([^\x00]*)\x00")
 _TEMPLATE_NAME = "<body>"
 
@@ -75,9 +74,16 @@ def render_body(template: BodyTemplate, context: dict[str, str]) -> str:
     except jinja2.TemplateError as exc:
         raise TokeffcError(f"Jinja2: {exc}", _error_line(template, exc),
                            f"templates may use {', '.join(CONTEXT_VARIABLES)}") from None
-    while "\x00L" in text:  # a stashed run of lines may hold stashed code spans: restore until none
-        text = _LITERAL.sub(lambda m: template.literals[int(m.group(1))], text)
-    return text
+    return _restore_literals(text, template.literals)
+
+
+def _restore_literals(text: str, literals: tuple[str, ...]) -> str:
+    """Put set-aside text back. Placeholders are ``\\x00L<n><newlines>\\x00``; other ``\\x00`` pairs stay."""
+    parts = text.split("\x00")
+    for index in range(1, len(parts), 2):
+        part = parts[index]
+        parts[index] = literals[int(part[1:].rstrip("\n"))] if part[:1] == "L" else f"\x00{part}\x00"
+    return "".join(parts)
 
 
 def _environment() -> SandboxedEnvironment:

@@ -86,6 +86,8 @@ def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None)
     fields = data.split()  # "<base64 token> <rank>" per line
     tokens = list(map(binascii.a2b_base64, fields[0::2]))
     ranks = dict(zip(tokens, map(int, fields[1::2])))
+    if len(ranks) != len(tokens):
+        raise TokeffcError(f"encoding file for '{name}' lists a token twice", span, "use an unmodified .tiktoken file")
     pattern, special = _KNOWN[name]
     return OfflineEncoding(name, pattern, ranks, special)
 
@@ -98,7 +100,7 @@ class OfflineEncoding(tiktoken.Encoding):
         lengths = [0] * (max(ranks.values()) + 1)
         for token, rank in ranks.items():
             lengths[rank] = len(token)
-        self.token_lengths = lengths  # bytes per token id
+        self.token_lengths = lengths  # bytes per token id, to slice a text's tokens by byte offsets
 
 
 def boundary_is_safe(left: str, right: str) -> bool:
