@@ -15,7 +15,7 @@ from . import __version__
 from .config import PASS_NAMES
 from .errors import EXIT_BAD_INPUT, EXIT_GATE, ConfigError, TokeffcError
 from .pipeline import BuildOptions, BuildResult, build_release, compile_framework
-from .report import build_report, bundle_table, over_budget_lines
+from .report import build_report, bundle_table, over_budget_lines, stats_report, stats_tables
 from .scaffold import create_starter
 
 EXIT_INTERNAL = 4
@@ -99,6 +99,27 @@ def check(root, config_path, release_version, commands, tiers, disabled_passes, 
     _show(result, None, None, as_json)
     if result.over_budget:
         sys.exit(EXIT_GATE)
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file to use instead of ROOT/tokeffc.yaml.")
+@click.option("--no-pass", "disabled_passes", multiple=True, type=click.Choice(PASS_NAMES),
+              help="Turn an optimisation pass off (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of tables.")
+def stats(root, config_path, disabled_passes, as_json):
+    """Where ROOT's tokens go: by kind and module, repeated blocks, and recommendations."""
+    from .stats import collect_stats
+
+    result = compile_framework(root, BuildOptions(config_path=config_path, disabled_passes=disabled_passes))
+    report = collect_stats(result)
+    if as_json:
+        click.echo(json.dumps(stats_report(report), indent=2, sort_keys=True))
+        return
+    console = _console()
+    for table in stats_tables(report):
+        console.print(table)
 
 
 @main.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -45,6 +45,7 @@ class BuildResult:
     checks: tuple[BudgetCheck, ...]
     release: ReleaseFiles
     passes: tuple[str, ...]
+    counter: TokenCounter = field(compare=False, repr=False)  # its cache makes what-if rebuilds cheap
 
     @property
     def over_budget(self) -> tuple[BudgetCheck, ...]:
@@ -78,7 +79,7 @@ def _compile(config: Config, root: Path, options: BuildOptions, progress: Progre
             progress(done, len(selections))
     checks = check_budgets(framework, tuple(bundles))
     release = emit_release(framework, renderer, tuple(bundles), checks, passes)
-    return BuildResult(framework, tuple(bundles), checks, release, passes)
+    return BuildResult(framework, tuple(bundles), checks, release, passes, counter)
 
 
 def build_release(root: Path, out_dir: Path, options: BuildOptions = BuildOptions(), *, allow_over: bool = False,

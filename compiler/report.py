@@ -32,7 +32,9 @@ def build_report(result: BuildResult, folder: Path | None, archive: Path | None)
 def bundle_table(result: BuildResult) -> Table:
     manifest = json.loads(result.release.manifest_bytes)
     table = Table(title=f"{manifest['framework']} {manifest['version']}: bundles (saving against the baseline: "
-                        "core + every module + the command, as written)")
+                        "core + every module + the command, as written)",
+                  caption=f"passes run: {', '.join(result.passes) or 'none'}; "
+                          "baseline - pruned - compressed - normalised - deduped + structure = tokens")
     for name in ("command", "tier", "tokens", "budget", "status", "baseline", "saving", *PASS_COLUMNS, "chunks"):
         table.add_column(name, justify="left" if name in ("command", "tier", "status") else "right", no_wrap=True)
     for entry in manifest["bundles"]:
@@ -57,3 +59,40 @@ def over_budget_lines(result: BuildResult) -> list[str]:
 
 def _status(status: str) -> str:
     return {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "over": "[bold red]over[/]"}[status]
+
+
+def stats_report(stats) -> dict:
+    """The ``stats --json`` output (documented in the README)."""
+    total_written = sum(k.written for k in stats.kinds) or 1
+    return {
+        "schema": "tokeffc.stats/1",
+        "release_tokens": stats.release_tokens,
+        "kinds": [{"kind": k.kind, "written": k.written, "written_share": round(k.written / total_written, 4),
+                   "emitted": k.emitted, "emitted_share": round(k.emitted / (stats.release_tokens or 1), 4)}
+                  for k in stats.kinds],
+        "heaviest_modules": [{"id": m.id, "path": m.path, "tokens": m.tokens, "immediate_in": m.immediate_in,
+                              "chunk_in": m.chunk_in} for m in stats.heaviest],
+        "repeated_blocks": [{"tokens": r.tokens, "repeated_tokens": r.repeated_tokens,
+                             "places": [str(p) for p in r.places]} for r in stats.repeated],
+        "recommendations": [{"action": r.action, "target": r.target, "effect": r.effect, "reason": r.reason}
+                            for r in stats.recommendations],
+    }
+
+
+def stats_tables(stats) -> list[Table]:
+    data = stats_report(stats)
+    kinds = Table("kind", "tokens written", "% of sources", "tokens emitted", "% of release",
+                  title="Where the tokens go (sources as written; release = every bundle as emitted)")
+    for row in data["kinds"]:
+        kinds.add_row(row["kind"], f"{row['written']:,}", f"{100 * row['written_share']:.1f}%",
+                      f"{row['emitted']:,}", f"{100 * row['emitted_share']:.1f}%")
+    heavy = Table("module", "tokens", "immediate in", "chunk in", title="Heaviest modules (tokens as written; bundles)")
+    for row in data["heaviest_modules"]:
+        heavy.add_row(row["id"], f"{row['tokens']:,}", str(row["immediate_in"]), str(row["chunk_in"]))
+    repeated = Table("tokens", "repeated", "places", title="Blocks repeated across the framework")
+    for row in data["repeated_blocks"]:
+        repeated.add_row(f"{row['tokens']:,}", f"{row['repeated_tokens']:,}", ", ".join(row["places"]))
+    advice = Table("action", "target", "effect", "why", title="Recommendations (effects computed, tokens)")
+    for row in data["recommendations"]:
+        advice.add_row(row["action"], row["target"], f"{row['effect']:+,}", row["reason"])
+    return [kinds, heavy, repeated, advice]
