@@ -81,7 +81,9 @@ def module_text(rng: random.Random, index: int, ids: list[str]) -> str:
     earlier = ids[:index]
     if earlier and index % 3 == 0:
         front.append(f"requires: [{', '.join(rng.sample(earlier, min(2, len(earlier))))}]")
-    body = [f"# {ids[index].replace('/', ': ').title()}\n"]
+    # Real frameworks carry maintainer comments, stray trailing spaces and blank-line runs.
+    body = [f"<!-- Maintainer note: owned by the {AREAS[index % len(AREAS)]} team; review quarterly. -->\n",
+            f"# {ids[index].replace('/', ': ').title()}  \n\n"]
     for number in range(rng.randint(8, 11)):
         body.append(section(rng, f"{sentence(rng)[:40].rstrip('.')}", rng.randint(3, 6), tiered=number == 0))
     body.append(checkpoint(rng, f"{ids[index].replace('/', '-')}-why"))

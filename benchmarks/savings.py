@@ -19,7 +19,7 @@ from tokeffc.pipeline import compile_framework
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate  # noqa: E402
 
-PASSES = ("pruned", "compressed", "normalised", "deduped")
+PASSES = ("pruned", "compressed", "normalised", "deduped", "structure")
 
 
 def report(root: Path, label: str) -> None:
@@ -29,14 +29,13 @@ def report(root: Path, label: str) -> None:
         by_tier[bundle["tier"]].append(bundle)
     print(f"{label}: {len(manifest['commands'])} commands, {len(manifest['modules'])} modules and core files")
     print(f"  {'tier':9} {'baseline':>9} {'emitted':>8} {'saving':>7}  " + "  ".join(f"{p:>10}" for p in PASSES)
-          + f"  {'structure':>9}")
+          )
     for tier, bundles in by_tier.items():
         baseline = sum(b["baseline_tokens"] for b in bundles) / len(bundles)
         emitted = sum(b["tokens"] for b in bundles) / len(bundles)
         shares = [sum(b["saved"][p] for b in bundles) / len(bundles) / baseline for p in PASSES]
-        structure = sum(b["structure_tokens"] for b in bundles) / len(bundles) / baseline
         print(f"  {tier:9} {baseline:>9,.0f} {emitted:>8,.0f} {1 - emitted / baseline:>7.1%}  "
-              + "  ".join(f"{s:>10.2%}" for s in shares) + f"  {structure:>+9.2%}")
+              + "  ".join(f"{s:>10.2%}" for s in shares))
 
 
 def main() -> None:

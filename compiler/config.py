@@ -28,7 +28,8 @@ SEMVER_RE = re.compile(
 DEFAULT_TIERS = {"minimal": {"budget": 20000}, "standard": {"budget": 50000}, "full": {"budget": 100000}}
 TOP_KEYS = (
     "name", "version", "encoding", "encoding_sha256", "core", "commands", "modules", "exclude",
-    "tiers", "warn_at", "budgets", "aliases", "search_paths", "passes", "reasoning_headings", "max_file_bytes",
+    "tiers", "warn_at", "budgets", "aliases", "search_paths", "declared_load", "passes", "reasoning_headings",
+    "max_file_bytes",
 )
 TIER_KEYS = ("budget", "compress")
 
@@ -57,6 +58,7 @@ class Config:
     budgets: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
     aliases: tuple[tuple[str, str], ...]
     search_paths: tuple[str, ...]  # folders tried, in order, for a reference found nowhere else
+    declared_load: str  # the load of dependencies declared in fenced YAML (BMAD-style)
     passes: tuple[str, ...]
     reasoning_headings: tuple[str, ...]
     max_file_bytes: int = MAX_FILE_BYTES
@@ -190,6 +192,7 @@ class _Checker:
             budgets=self.budgets(data.get("budgets", {}), tier_names),
             aliases=self.aliases(data.get("aliases", {})),
             search_paths=self.paths(data, "search_paths", ()),
+            declared_load=self.load_kind(data.get("declared_load", "on_demand")),
             passes=self.passes(data.get("passes", {})),
             reasoning_headings=self.paths(data, "reasoning_headings", ()),
             max_file_bytes=self.positive_int(data, "max_file_bytes", MAX_FILE_BYTES),
@@ -258,6 +261,12 @@ class _Checker:
                 self.problem(("tiers", later.name), f"tier '{later.name}' has a smaller budget than '{earlier.name}'",
                              "list tiers smallest first")
         return tuple(tiers)
+
+    def load_kind(self, value: Any) -> str:
+        if value not in LOAD_KINDS:
+            self.problem(("declared_load",), f"'declared_load' must be one of {', '.join(LOAD_KINDS)}", "")
+            return "on_demand"
+        return value
 
     def warn_at(self, value: Any) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1:

@@ -18,7 +18,7 @@ from .parse import Document, Reference
 class Edge:
     """One reference from a document to another, resolved."""
 
-    kind: str  # requires | include | import
+    kind: str  # requires | include | import | declared
     load: str | None
     span: Span
     written: str
@@ -102,11 +102,13 @@ def _escapes(path: str) -> bool:
     return path == ".." or path.startswith(("../", "~")) or posixpath.isabs(path)
 
 
-_NOUNS = {"requires": "required module", "include": "include", "import": "import"}
+IMPLIED_EXTENSIONS = (".md", ".yaml", ".yml", ".txt")  # tried, in order, for a name written without one
+_NOUNS = {"requires": "required module", "include": "include", "import": "import", "declared": "declared dependency"}
 _HINTS = {
     "requires": "name a module id or a path relative to the root",
     "include": "include paths are relative to the framework root or to the including file",
     "import": "@paths are relative to the importing file, or mapped through 'aliases' or 'search_paths'",
+    "declared": "type/name is looked up beside the declaring file's folder, from the root, then in 'search_paths'",
 }
 
 
@@ -119,9 +121,11 @@ def _candidates(ref: Reference, doc: Document, config: Config) -> list[str]:
         return [written]  # refused as an escape: no alias maps it into the root
     relative, rooted = _normal(posixpath.join(here, written)), _normal(written)
     paths = [relative, rooted] if ref.kind == "import" else [rooted, relative]
+    if ref.kind == "declared":  # "tasks/x.md" declared in agents/a.md means ../tasks/x.md first
+        paths.insert(0, _normal(posixpath.join(posixpath.dirname(here), written)))
     paths += [_normal(posixpath.join(folder, written)) for folder in config.search_paths]
-    if ref.kind == "requires":
-        paths += [p + ".md" for p in paths]
+    if ref.kind in ("requires", "declared") and not posixpath.splitext(written)[1]:
+        paths += [p + ext for ext in IMPLIED_EXTENSIONS for p in paths]
     return list(dict.fromkeys(paths))
 
 

@@ -11,11 +11,12 @@ import yaml
 
 from .config import LOAD_KINDS, SAFE_LOADER, Config, describe_yaml_error
 from .errors import Span, TokeffcError
-from .markdown import prose_and_code, split_blocks, split_front_matter
+from .markdown import Split, prose_and_code, split_blocks, split_front_matter
 from .sources import SourceFile
 from .templating import BodyTemplate, prepare_body
 
 # A Claude Code import: a line that is only "@path/to/file.ext" (multi-line mode: find them in a text).
+_YAML_FENCE = re.compile(r"[ \t]*(```+|~~~+)[ \t]*ya?ml\b", re.I)
 IMPORT_LINES = re.compile(r"^[ \t]*@([^\s`@]+\.[A-Za-z0-9]+)[ \t]*$", re.M)
 
 
@@ -24,7 +25,7 @@ class Reference:
     """A dependency as written, before it is resolved to a file."""
 
     written: str
-    kind: str  # requires | include | import
+    kind: str  # requires | include | import | declared
     load: str | None  # a load kind set on this edge, or None for the module's own
     span: Span
 
@@ -59,14 +60,16 @@ class Document:
 
 
 def parse_document(source: SourceFile, config: Config) -> Document:
-    split = split_front_matter(source.text)
+    split = split_front_matter(source.text) if is_markdown(source.path) else Split(None, "", source.text, 1)
     front = _load_front_matter(split.front_matter, source.path)
     fields = _FrontMatter(source, config, front)
-    template = prepare_body(split.body, Span(source.path, split.body_line))
+    body_span = Span(source.path, split.body_line)
+    template = prepare_body(split.body, body_span)
     references = (
         *fields.requires(),
         *(Reference(name, "include", None, Span(source.path, line)) for name, line in template.includes),
-        *_import_lines(split.body, Span(source.path, split.body_line)),
+        *_import_lines(split.body, body_span),
+        *_declared_lists(split.body, body_span, config.declared_load),
     )
     return Document(
         path=source.path,
@@ -84,9 +87,14 @@ def parse_document(source: SourceFile, config: Config) -> Document:
     )
 
 
-def source_units(text: str) -> list[str]:
+def is_markdown(path: str) -> bool:
+    """Only Markdown files have front matter; a YAML or text file is all body."""
+    return path.lower().endswith((".md", ".markdown"))
+
+
+def source_units(path: str, text: str) -> list[str]:
     """A file cut as the compiler counts it: front matter, then the body's blocks."""
-    split = split_front_matter(text)
+    split = split_front_matter(text) if is_markdown(path) else Split(None, "", text, 1)
     return [split.head, *split_blocks(split.body)]
 
 
@@ -120,6 +128,36 @@ def _import_lines(body: str, start: Span):
         offset += len(chunk)
 
 
+def _declared_lists(body: str, start: Span, load: str):
+    """BMAD-style ``dependencies: {tasks: [x.md]}`` inside fenced YAML: each name is ``<type>/<name>``."""
+    if "dependencies:" not in body:
+        return
+    offset = 0
+    for is_code, chunk in prose_and_code(body):
+        if is_code and _YAML_FENCE.match(chunk):
+            fence_line = start.line + body.count("\n", 0, offset)
+            inside = chunk.split("\n", 1)[1].rstrip("\n").rsplit("\n", 1)[0]  # without the fence lines
+            for written, line in _dependency_entries(inside):
+                yield Reference(written, "declared", load, Span(start.path, fence_line + 1 + line))
+        offset += len(chunk)
+
+
+def _dependency_entries(text: str):
+    """(``type/name``, 0-based line) for each entry under a top-level ``dependencies`` mapping."""
+    try:
+        root = yaml.compose(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError:
+        return  # a code sample, not a declaration
+    if not isinstance(root, yaml.MappingNode):
+        return
+    for key, value in root.value:
+        if key.value == "dependencies" and isinstance(value, yaml.MappingNode):
+            for kind, names in value.value:
+                for name in names.value if isinstance(names, yaml.SequenceNode) else ():
+                    if isinstance(name, yaml.ScalarNode) and name.value:
+                        yield f"{kind.value}/{name.value}", name.start_mark.line
+
+
 class _FrontMatter:
     """Typed access to the keys tokeffc interprets, with errors at the key's line."""
 
@@ -130,7 +168,8 @@ class _FrontMatter:
         return TokeffcError(message, Span(self.source.path, self._line(key)), hint)
 
     def _line(self, key: str) -> int:
-        for number, line in enumerate(self.source.text.splitlines()[1:], start=2):
+        front_matter = self.source.text[: self.source.text.find("\n---", 3) + 1]  # keys live only there
+        for number, line in enumerate(front_matter.splitlines()[1:], start=2):
             if line.startswith(key + ":"):
                 return number
         return 1
@@ -174,7 +213,7 @@ class _FrontMatter:
             value = [value]
         if not isinstance(value, list):
             raise self.error("requires", "'requires' must be a list", "e.g. requires: [tdd/cycle]")
-        span = Span(self.source.path, self._line("requires"))
+        span = Span(self.source.path, self._line("requires") if value else 1)
         return tuple(self._requirement(item, span) for item in value)
 
     def _requirement(self, item: Any, span: Span) -> Reference:

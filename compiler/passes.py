@@ -61,10 +61,12 @@ def _normalise_prose(text: str) -> str:
 
 def _without_html_comments(text: str) -> str:
     """Drop ``<!-- … -->`` outside inline code; a line left empty by it goes too."""
-    spans = [m.span() for m in INLINE_CODE.finditer(text)]
 
-    def in_code(pos: int) -> bool:
-        return any(start <= pos < end for start, end in spans)
+    def in_code(pos: int) -> bool:  # code spans are looked for on the comment's own line only
+        start = text.rfind("\n", 0, pos) + 1
+        end = text.find("\n", pos)
+        line = text[start: len(text) if end < 0 else end]
+        return any(a <= pos - start < b for a, b in (m.span() for m in INLINE_CODE.finditer(line)))
 
     return _HTML_COMMENT.sub(lambda m: m.group(0) if in_code(m.start()) else "", text)
 

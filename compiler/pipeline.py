@@ -66,7 +66,7 @@ def compile_framework(root: Path, options: BuildOptions = BuildOptions(), progre
 def _compile(config: Config, root: Path, options: BuildOptions, progress: Progress | None) -> BuildResult:
     counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root, config.span()))
     sources = discover_sources(config, options.exclude_dirs)
-    counter.prime([source_units(source.text) for source in sources])  # each source tokenized once, whole
+    counter.prime([source_units(source.path, source.text) for source in sources])  # each source tokenized once, whole
     framework = load_framework(config, sources)
     passes = tuple(p for p in config.passes if p not in options.disabled_passes)
     renderer = Renderer(framework, counter, passes)

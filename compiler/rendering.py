@@ -70,7 +70,7 @@ class Renderer:
 
     def written_tokens(self, doc: Document) -> int:
         if doc.path not in self._written:
-            self._written[doc.path] = self.counter.count_units(source_units(doc.text))
+            self._written[doc.path] = self.counter.count_units(source_units(doc.path, doc.text))
         return self._written[doc.path]
 
     def _render(self, doc: Document, tier: str, command: str) -> RenderedDoc:

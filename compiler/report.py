@@ -10,7 +10,7 @@ from rich.table import Table
 from .pipeline import BuildResult
 
 JSON_SCHEMA = "tokeffc.build-report/1"
-PASS_COLUMNS = ("pruned", "compressed", "normalised", "deduped")
+PASS_COLUMNS = ("pruned", "compressed", "normalised", "deduped", "structure")
 
 
 def build_report(result: BuildResult, folder: Path | None, archive: Path | None) -> dict:
@@ -34,7 +34,8 @@ def bundle_table(result: BuildResult) -> Table:
     table = Table(title=f"{manifest['framework']} {manifest['version']}: bundles (saving against the baseline: "
                         "core + every module + the command, as written)",
                   caption=f"passes run: {', '.join(result.passes) or 'none'}; "
-                          "baseline - pruned - compressed - normalised - deduped + structure = tokens")
+                          "tokens = baseline - the sum of the last five columns (structure, the compiler's own lines, "
+                          "is negative)")
     for name in ("command", "tier", "tokens", "budget", "status", "baseline", "saving", *PASS_COLUMNS, "chunks"):
         table.add_column(name, justify="left" if name in ("command", "tier", "status") else "right", no_wrap=True)
     for entry in manifest["bundles"]:

@@ -19,6 +19,7 @@ from .graph import Framework
 from .rendering import Renderer
 
 LOAD_RANK = {kind: rank for rank, kind in enumerate(LOAD_KINDS)}
+PLACED_KINDS = ("requires", "declared")  # edges that give their target a placement of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def _reached(framework: Framework, renderer: Renderer, path: str, tier: str, com
     for doc_path in embedded_paths(framework, renderer, path, tier, command, dropped):
         for target, edges in framework.edges_from(doc_path):
             for edge in edges:
-                if edge.kind != "requires":
+                if edge.kind not in PLACED_KINDS:
                     continue
                 if not in_tier(framework, target, tier):
                     dropped.add(target)

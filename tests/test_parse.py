@@ -47,3 +47,17 @@ def test_bad_load_and_requires_are_refused(config):
 def test_command_budget_per_tier(config):
     doc = parse("---\nbudget: {minimal: 500}\n---\nx\n", config, kind="command")
     assert doc.budget_for("minimal") == 500 and doc.budget_for("full") is None
+
+
+def test_declared_dependency_lists_in_fenced_yaml(config):
+    doc = parse("# Agent\n\n```yaml\nagent: {name: Dev}\ndependencies:\n  tasks:\n    - build.md\n"
+                "    - review # a comment\n  templates: [story-tmpl.yaml]\n```\n\n```yaml\nnot: [valid\n```\n",
+                config, kind="command", path="agents/dev.md")
+    declared = [(r.written, r.load, r.span.line) for r in doc.references if r.kind == "declared"]
+    assert declared == [("tasks/build.md", "on_demand", 7), ("tasks/review", "on_demand", 8),
+                        ("templates/story-tmpl.yaml", "on_demand", 9)]
+
+
+def test_yaml_files_have_no_front_matter(config):
+    doc = parse("---\ntemplate: {id: prd}\n---\nsections: []\n", config, path="templates/prd.yaml")
+    assert doc.head == "" and doc.body.startswith("---\ntemplate")
