@@ -93,7 +93,8 @@ class Assembler:
         self._chunks: dict[tuple[str, str, str], Chunk] = {}
         self._dedupe_keys: dict[str, str | None] = {}  # the same blocks recur in every bundle
 
-    def dedupe_key(self, block: str) -> str | None:
+    def block_key(self, block: str) -> str | None:
+        """The block's dedupe key, or None when dedupe is off or the block must always stay."""
         if not self.dedupe:
             return None
         if block not in self._dedupe_keys:
@@ -161,7 +162,7 @@ class _Writer:
                 self.emit_reference(piece.target)
                 continue
             for block in piece.blocks:
-                key = self.a.dedupe_key(block)
+                key = self.a.block_key(block)
                 if key is not None and key in self.seen_blocks:
                     continue
                 if key is not None:

@@ -15,7 +15,7 @@ from . import __version__
 from .config import PASS_NAMES
 from .errors import EXIT_BAD_INPUT, EXIT_GATE, ConfigError, TokeffcError
 from .pipeline import BuildOptions, BuildResult, build_release, compile_framework
-from .report import build_report, bundle_table, over_budget_lines, stats_report, stats_tables
+from .report import build_report, bundle_table, over_budget_lines, release_table, stats_report, stats_tables
 from .scaffold import create_starter
 
 EXIT_INTERNAL = 4
@@ -80,7 +80,7 @@ def _compile_options(command):
 def build(root, config_path, release_version, commands, tiers, disabled_passes, as_json, out_dir, allow_over):
     """Compile ROOT into dist/<name>/<version>/ and dist/<name>-<version>.tokb."""
     options = BuildOptions(config_path, release_version, commands, tiers, disabled_passes, (out_dir.resolve(),))
-    with _progress_bar(as_json) as progress:
+    with _ProgressBar(as_json) as progress:
         result, folder, archive = build_release(root, out_dir, options, allow_over=allow_over, progress=progress)
     _show(result, folder, archive, as_json)
     if result.over_budget and not allow_over:
@@ -93,8 +93,9 @@ def build(root, config_path, release_version, commands, tiers, disabled_passes, 
 @_compile_options
 def check(root, config_path, release_version, commands, tiers, disabled_passes, as_json):
     """Validate ROOT and check budgets without writing anything (for pre-commit and CI)."""
-    options = BuildOptions(config_path, release_version, commands, tiers, disabled_passes)
-    with _progress_bar(as_json) as progress:
+    # Leave out dist/ when it sits in ROOT, as build does with its output folder.
+    options = BuildOptions(config_path, release_version, commands, tiers, disabled_passes, (Path("dist").resolve(),))
+    with _ProgressBar(as_json) as progress:
         result = compile_framework(root, options, progress)
     _show(result, None, None, as_json)
     if result.over_budget:
@@ -137,15 +138,8 @@ def inspect(archive, as_json):
         return
     console = _console()
     console.print(f"{manifest['framework']} {manifest['version']}  release {release.release_id[:16]}  "
-                  f"({len(manifest['files'])} files, all sha256 verified)")
-    from rich.table import Table
-
-    table = Table("file", "tokens", "sha256")
-    tokens = {b["path"]: b["tokens"] for b in manifest["bundles"]}
-    tokens.update({c["path"]: c["tokens"] for b in manifest["bundles"] for c in b["chunks"]})
-    for path, digest in sorted(manifest["files"].items()):
-        table.add_row(path, f"{tokens[path]:,}" if path in tokens else "", digest[:16])
-    console.print(table)
+                  f"({len(manifest['files'])} files, all sha256 verified)", highlight=False)
+    console.print(release_table(manifest))
 
 
 @main.command()
@@ -180,7 +174,7 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=200)
 
 
-class _progress_bar:
+class _ProgressBar:
     """A rich progress bar on a terminal for long builds; a no-op callback otherwise."""
 
     def __init__(self, quiet: bool):
@@ -203,3 +197,7 @@ class _progress_bar:
         if self.bar is not None:
             self.bar.stop()
         return False
+
+
+if __name__ == "__main__":
+    main()

@@ -47,6 +47,15 @@ def bundle_table(result: BuildResult) -> Table:
     return table
 
 
+def release_table(manifest: dict) -> Table:
+    table = Table("file", "tokens", "sha256")
+    tokens = {b["path"]: b["tokens"] for b in manifest["bundles"]}
+    tokens.update({c["path"]: c["tokens"] for b in manifest["bundles"] for c in b["chunks"]})
+    for path, digest in sorted(manifest["files"].items()):
+        table.add_row(path, f"{tokens[path]:,}" if path in tokens else "", digest[:16])
+    return table
+
+
 def over_budget_lines(result: BuildResult) -> list[str]:
     lines = []
     for check in result.over_budget:
