@@ -74,14 +74,15 @@ def build_graph(config: Config, documents: list[Document],
 
 
 def _module_ids(documents: list[Document]) -> dict[str, str]:
+    """Module ids to paths; two modules, or two commands, with one id are an error."""
     ids: dict[str, str] = {}
+    commands: dict[str, str] = {}
     for doc in sorted(documents, key=lambda d: d.path):
-        if doc.kind == "command":
-            continue
-        if doc.id in ids:
-            raise TokeffcError(f"module id '{doc.id}' is also used by {ids[doc.id]}", Span(doc.path, 1),
-                               "give one of them another 'id:' in its front matter")
-        ids[doc.id] = doc.path
+        seen = commands if doc.kind == "command" else ids
+        if doc.id in seen:
+            raise TokeffcError(f"{doc.kind} id '{doc.id}' is also used by {seen[doc.id]}", Span(doc.path, 1),
+                               "give one of them another 'id:' in its front matter, or narrow the globs")
+        seen[doc.id] = doc.path
     return ids
 
 

@@ -1,10 +1,11 @@
 """Jinja2 in prompt bodies, in a sandbox: a framework's templates are not trusted code.
 
 Prompt text is full of braces that are not Jinja (``{{project_name}}`` placeholders,
-``${{ secrets.X }}``, code samples), so before compiling a body we set aside, as
-opaque placeholders, every fenced block, code span and ``{{ … }}`` that does not
-use one of the compiler's variables. Includes render to sentinels that the
-emitter later replaces by the module's text or by a reference to it.
+``${{ secrets.X }}``, code samples), so before compiling a body we set aside, as opaque
+placeholders, all of it but the lines that hold Jinja tags, and on those lines every code span
+and every ``{{ … }}`` that uses none of the compiler's variables. Jinja then parses only the tag
+lines, which also keeps compiling cheap. Includes render to sentinels that the emitter later
+replaces by the module's text or by a reference to it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _COMMENT_OR_OPEN = re.compile(r"\{#.*?#\}|\{#", re.S)
 _OPENER = re.compile(r"\{[{%#]")
 _CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 INCLUDE_SENTINEL = re.compile(r"\x00I([^\x00]*)\x00")
-_TEMPLATE_NAME = "<body>"
+_TEMPLATE_NAME = "<template>"  # what Jinja calls a template made from a string, in tracebacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ def _includes(tree: nodes.Template, span: Span):
         if not isinstance(node.template, nodes.Const) or not isinstance(node.template.value, str):
             raise TokeffcError("include needs a literal path", _line(span, node.lineno),
                                "write {% include \"modules/x.md\" %}")
-        yield node.template.value, span.line + node.lineno - 1
+        yield node.template.value, _line(span, node.lineno).line
 
 
 def _line(span: Span, lineno: int | None) -> Span:
@@ -182,6 +183,6 @@ def _error_line(template: BodyTemplate, exc: Exception) -> Span:
     """Jinja rewrites tracebacks so template frames carry template line numbers."""
     lineno = getattr(exc, "lineno", None)
     for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == _TEMPLATE_NAME or frame.filename == "<template>":
+        if frame.filename == _TEMPLATE_NAME:
             lineno = frame.lineno
     return _line(template.span, lineno)

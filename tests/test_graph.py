@@ -56,3 +56,10 @@ def test_duplicate_module_ids_are_refused(mini):
     root = mini({"modules/a.md": "a\n", "modules/b.md": "---\nid: a\n---\nb\n"})
     with pytest.raises(TokeffcError, match="module id 'a' is also used by modules/a.md"):
         framework(root)
+
+
+def test_duplicate_command_ids_are_refused(mini):
+    config = "name: m\nversion: 1.0.0\ncore: [CORE.md]\ncommands: ['a/commands/*.md', 'b/commands/*.md']\n"
+    root = mini({"a/commands/x.md": "x\n", "b/commands/x.md": "x\n"}, config=config)
+    with pytest.raises(TokeffcError, match="command id 'x' is also used by a/commands/x.md"):
+        framework(root)
