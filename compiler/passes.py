@@ -14,7 +14,6 @@ from .markdown import INLINE_CODE, fenced_line_mask, prose_and_code
 
 # A comment alone on its line goes with its line; one inside a line goes alone.
 _HTML_COMMENT = re.compile(r"^[ \t]*<!--.*?-->[ \t]*(?:\n|\Z)|<!--.*?-->", re.S | re.M)
-_TRAILING_BLANKS = re.compile(r"[ \t]+$", re.M)
 _CHECKPOINT = re.compile(r"<checkpoint\b[^>]*>(.*?)</checkpoint>[ \t]*", re.S)
 _CONCLUSION = re.compile(r"<conclusion>(.*?)</conclusion>", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
@@ -53,7 +52,7 @@ def _normalise_prose(text: str) -> str:
     if "<!--" in text:
         text = _without_html_comments(text)
     if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
-        text = _TRAILING_BLANKS.sub("", text)  # the regex only when needed: it visits every space
+        text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return "\n" + text.lstrip("\n") if text.startswith("\n\n") else text
