@@ -20,6 +20,9 @@ from .selection import Placement, Selection, in_tier
 from .tokens import TokenCounter
 
 
+_UNKNOWN = object()
+
+
 @dataclass(frozen=True, slots=True)
 class DocShare:
     """One document inside a bundle or chunk: its tokens at each stage, and what it emitted."""
@@ -95,11 +98,10 @@ class Assembler:
 
     def block_key(self, block: str) -> str | None:
         """The block's dedupe key, or None when dedupe is off or the block must always stay."""
-        if not self.dedupe:
-            return None
-        if block not in self._dedupe_keys:
-            self._dedupe_keys[block] = dedupe_key(block)
-        return self._dedupe_keys[block]
+        key = self._dedupe_keys.get(block, _UNKNOWN)
+        if key is _UNKNOWN:
+            key = self._dedupe_keys[block] = dedupe_key(block) if self.dedupe else None
+        return key
 
     def bundle(self, selection: Selection) -> Bundle:
         command = self.framework.documents[selection.command]
@@ -161,16 +163,21 @@ class _Writer:
             if piece.target is not None:
                 self.emit_reference(piece.target)
                 continue
-            for block in piece.blocks:
-                key = self.a.block_key(block)
-                if key is not None and key in self.seen_blocks:
-                    continue
-                if key is not None:
-                    self.seen_blocks.add(key)
-                kept.append(block)
-                self.units.append(block)
+            self._emit_blocks(piece.blocks, kept)
         if self.units and not self.units[-1].endswith("\n"):
             self.structure("\n")  # whatever follows starts on a line of its own
+
+    def _emit_blocks(self, blocks: tuple[str, ...], kept: list[str]) -> None:
+        """Append the blocks not already in this text (dedupe); the hottest loop of a build."""
+        key_of, seen, units = self.a.block_key, self.seen_blocks, self.units
+        for block in blocks:
+            key = key_of(block)
+            if key is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
+            kept.append(block)
+            units.append(block)
 
     def emit_reference(self, target: str) -> None:
         framework = self.a.framework

@@ -140,7 +140,7 @@ class TokenCounter:
         ends = list(accumulate(map(self.encoding.token_lengths.__getitem__, ids)))  # byte offset after each token
         offset = index = 0
         for position, unit in enumerate(units):
-            end = offset + len(unit.encode("utf-8"))
+            end = offset + (len(unit) if unit.isascii() else len(unit.encode("utf-8")))
             stop = bisect_right(ends, end, lo=index)
             safe_start = position == 0 or boundary_is_safe(units[position - 1], unit)
             safe_end = position == len(units) - 1 or boundary_is_safe(unit, units[position + 1])
