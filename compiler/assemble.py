@@ -16,7 +16,7 @@ import jinja2
 from .graph import Framework
 from .passes import dedupe_key
 from .rendering import Renderer, StageTokens
-from .selection import Placement, Selection, in_tier
+from .selection import Placement, Selection, embedded_paths, in_tier
 from .tokens import TokenCounter
 
 
@@ -119,8 +119,10 @@ class Assembler:
         return Bundle(command.id, selection.tier, selection, writer.finish(), chunks)
 
     def chunk(self, path: str, tier: str, command: str) -> Chunk:
-        doc = self.framework.documents[path]
-        key = (path, tier, command if "command" in doc.template.variables else "")
+        """A deferred module's own text; shared by every bundle unless its text names the command."""
+        doc, documents = self.framework.documents[path], self.framework.documents
+        inside = embedded_paths(self.framework, self.renderer, path, tier, command)
+        key = (path, tier, command if any("command" in documents[p].template.variables for p in inside) else "")
         if key not in self._chunks:
             writer = _Writer(self, tier, command, set())
             writer.emit_doc(path)

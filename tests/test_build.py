@@ -86,3 +86,16 @@ def test_over_budget_lists_what_to_cut(mini):
     assert ("big", "largest") in [(h.id, h.reason) for h in check.cut]
     assert ("big", "only-this-command") in [(h.id, h.reason) for h in check.cut]
     assert ("shared", "only-this-command") not in [(h.id, h.reason) for h in check.cut]
+
+
+def test_chunk_text_naming_the_command_is_kept_per_command(mini):
+    root = mini({
+        "commands/a.md": "---\nrequires: [{module: m, load: on_demand}]\n---\na\n",
+        "commands/b.md": "---\nrequires: [{module: m, load: on_demand}]\n---\nb\n",
+        "modules/m.md": "Shared part.\n{% include \"modules/who.md\" %}\n",
+        "modules/who.md": "Run for /{{ command }}.\n",
+    })
+    result = compile_framework(root, BuildOptions(tiers=("minimal",)))
+    texts = {b.command: b.chunks[0][1].content.data.decode() for b in result.bundles}
+    assert texts == {"a": "Shared part.\nRun for /a.\n", "b": "Shared part.\nRun for /b.\n"}
+    assert_counts_exact(result)
