@@ -109,11 +109,11 @@ class Release:
                          for c in entry["chunks"]),
         )
 
-    def chunk(self, module_id: str, tier: str | None = None) -> ChunkText:
-        """A deferred module's text; name the tier when its text differs between tiers."""
+    def chunk(self, module_id: str, tier: str | None = None, command: str | None = None) -> ChunkText:
+        """A deferred module's text; name the tier (and command) when its text differs between them."""
         found = {}
         for bundle in self.manifest["bundles"]:
-            if tier is None or bundle["tier"] == tier:
+            if (tier is None or bundle["tier"] == tier) and (command is None or bundle["command"] == command):
                 for c in bundle["chunks"]:
                     if c["id"] == module_id:
                         found[c["path"]] = c
@@ -121,7 +121,7 @@ class Release:
             raise ReleaseError(f"no chunk '{module_id}'" + (f" at tier '{tier}'" if tier else ""),
                                hint="see a context's .chunks for the ids it lists")
         if len(found) > 1:
-            raise ReleaseError(f"chunk '{module_id}' differs between tiers", hint="pass tier=")
+            raise ReleaseError(f"chunk '{module_id}' differs between tiers or commands", hint="pass tier= and command=")
         entry = next(iter(found.values()))
         return ChunkText(module_id, self._text(entry["path"]), entry["tokens"], entry["cache_key"])
 

@@ -72,9 +72,10 @@ def test_chunk_differing_between_tiers_needs_a_tier(mini, tmp_path):
                  "modules/x.md": "x {{ tier }}\n"})
     _, _, archive = build_release(root, tmp_path / "out")
     release = Release.open(archive)
-    with pytest.raises(ReleaseError, match="differs between tiers"):
+    with pytest.raises(ReleaseError, match="differs between tiers or commands"):
         release.chunk("x")
     assert release.chunk("x", tier="full").text == "x full\n"
+    assert release.chunk("x", tier="full", command="c").text == "x full\n"
 
 
 def test_builds_agree_across_hash_seeds(tmp_path):
