@@ -16,6 +16,7 @@ from .sources import SourceFile
 from .templating import BodyTemplate, prepare_body
 
 # A Claude Code import: a line that is only "@path/to/file.ext" (multi-line mode: find them in a text).
+_UNSAFE_ID_CHARS = re.compile(r"[\x00-\x1f\\:*?\"<>|]")  # ids name release files on every OS
 _YAML_FENCE = re.compile(r"[ \t]*(```+|~~~+)[ \t]*ya?ml\b", re.I)
 IMPORT_LINES = re.compile(r"^[ \t]*@([^\s`@]+\.[A-Za-z0-9]+)[ \t]*$", re.M)
 
@@ -74,7 +75,7 @@ def parse_document(source: SourceFile, config: Config) -> Document:
     return Document(
         path=source.path,
         kind=source.kind,
-        id=fields.string("id", source.default_id),
+        id=fields.identifier(source.default_id),
         meta=tuple(sorted((k, v) for k, v in front.items() if k not in _INTERPRETED)),
         tier=fields.tier(),
         load=fields.load(),
@@ -178,6 +179,15 @@ class _FrontMatter:
         value = self.data.get(key, default)
         if not isinstance(value, str):
             raise self.error(key, f"'{key}' must be a string", f"quote it: {key}: \"…\"")
+        return value
+
+    def identifier(self, default: str) -> str:
+        """The document's id: it names files in the release, so it must stay a safe relative path."""
+        value = self.string("id", default)
+        parts = value.split("/")
+        if _UNSAFE_ID_CHARS.search(value) or any(part in ("", ".", "..") for part in parts):
+            raise self.error("id", f"id '{value}' is not a safe relative name",
+                             "write it like a relative path: no '..', no leading or doubled '/', no '\\' or ':'")
         return value
 
     def tier(self) -> str:

@@ -61,3 +61,13 @@ def test_declared_dependency_lists_in_fenced_yaml(config):
 def test_yaml_files_have_no_front_matter(config):
     doc = parse("---\ntemplate: {id: prd}\n---\nsections: []\n", config, path="templates/prd.yaml")
     assert doc.head == "" and doc.body.startswith("---\ntemplate")
+
+
+@pytest.mark.parametrize("bad", ["../../etc/x", "/abs", "a/../../b", "c:\\\\x", "a//b"])
+def test_ids_must_stay_safe_relative_names(config, bad):
+    with pytest.raises(TokeffcError, match="is not a safe relative name"):
+        parse(f"---\nid: \"{bad}\"\n---\nx\n", config, kind="command")
+
+
+def test_ids_may_hold_spaces_and_dots(config):
+    assert parse("---\nid: My Module v1.2\n---\nx\n", config).id == "My Module v1.2"
