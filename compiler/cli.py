@@ -161,8 +161,9 @@ def _show(result: BuildResult, folder, archive, as_json: bool) -> None:
         console.print(line, highlight=False, markup=False)
     unreached = result.framework.unreached
     if unreached:
-        console.print(f"warning: {len(unreached)} module(s) no command reaches: {', '.join(unreached)}",
-                      highlight=False, markup=False)
+        listed = ", ".join(unreached[:5]) + (f" and {len(unreached) - 5} more" if len(unreached) > 5 else "")
+        console.print(f"warning: {len(unreached)} module(s) no command reaches: {listed} "
+                      "(all in the manifest's 'unreached'; see 'tokeffc stats')", highlight=False, markup=False)
     if folder:
         console.print(f"release {result.release.release_id[:16]} written to {folder} and {archive}",
                       highlight=False, markup=False)

@@ -18,6 +18,7 @@ from .rendering import Renderer
 from .selection import select_bundles
 
 MAX_ROWS = 10
+MAX_UNREACHED_ROWS = 5
 MIN_SUGGESTED_TOKENS = 200  # below this, deferring a module saves less than its index row costs to read
 
 
@@ -119,7 +120,8 @@ def repeated_blocks(result: BuildResult) -> tuple[RepeatedBlock, ...]:
 
 def _factor_out(repeated: tuple[RepeatedBlock, ...]):
     for block in repeated[:3]:
-        where = ", ".join(map(str, block.places))
+        where = ", ".join(map(str, block.places[:3])) + (f" and {len(block.places) - 3} more"
+                                                           if len(block.places) > 3 else "")
         yield Recommendation(
             "factor-out", str(block.places[0]), -block.repeated_tokens,
             f"the same {block.tokens}-token block stands in {len(block.places)} places ({where}): "
@@ -149,9 +151,14 @@ def _defer_single_use(result: BuildResult, written: dict[str, int]):
 
 
 def _drop_unreached(result: BuildResult, written: dict[str, int]):
-    for path in result.framework.unreached:
+    unreached = sorted(result.framework.unreached, key=lambda p: (-written[p], p))
+    for path in unreached[:MAX_UNREACHED_ROWS]:
         yield Recommendation("remove", result.framework.documents[path].id, -written[path],
                              "no command or core file reaches it: delete it or require it (saving is of the baseline)")
+    rest = unreached[MAX_UNREACHED_ROWS:]
+    if rest:
+        yield Recommendation("remove", f"{len(rest)} more modules", -sum(written[p] for p in rest),
+                             "no command or core file reaches them either (the manifest's 'unreached' lists all)")
 
 
 def release_tokens_with_loads(result: BuildResult, loads: dict[str, str]) -> int:
