@@ -12,8 +12,7 @@ import re
 
 from .markdown import INLINE_CODE, fenced_line_mask, prose_and_code
 
-# A comment alone on its line goes with its line; one inside a line goes alone.
-_HTML_COMMENT = re.compile(r"^[ \t]*<!--.*?-->[ \t]*(?:\n|\Z)|<!--.*?-->", re.S | re.M)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _CHECKPOINT = re.compile(r"<checkpoint\b[^>]*>(.*?)</checkpoint>[ \t]*", re.S)
 _CONCLUSION = re.compile(r"<conclusion>(.*?)</conclusion>", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
@@ -59,15 +58,25 @@ def _normalise_prose(text: str) -> str:
 
 
 def _without_html_comments(text: str) -> str:
-    """Drop ``<!-- … -->`` outside inline code; a line left empty by it goes too."""
+    """Drop ``<!-- … -->`` outside inline code; a comment alone on its line takes the line with it."""
+    out, last = [], 0
+    for match in _HTML_COMMENT.finditer(text):
+        start, end = match.span()
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        if _in_code_span(text[line_start:line_end], start - line_start):
+            continue
+        if not text[line_start:start].strip(" \t") and not text[end:line_end].strip(" \t") and line_start >= last:
+            start, end = line_start, min(line_end + 1, len(text))
+        out.append(text[last:start])
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
-    def in_code(pos: int) -> bool:  # code spans are looked for on the comment's own line only
-        start = text.rfind("\n", 0, pos) + 1
-        end = text.find("\n", pos)
-        line = text[start: len(text) if end < 0 else end]
-        return any(a <= pos - start < b for a, b in (m.span() for m in INLINE_CODE.finditer(line)))
 
-    return _HTML_COMMENT.sub(lambda m: m.group(0) if in_code(m.start()) else "", text)
+def _in_code_span(line: str, column: int) -> bool:
+    return any(start <= column < end for start, end in (m.span() for m in INLINE_CODE.finditer(line)))
 
 
 def compress_checkpoints(text: str) -> str:
