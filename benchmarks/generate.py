@@ -45,7 +45,7 @@ def paragraph(rng: random.Random, sentences: int) -> str:
 
 def section(rng: random.Random, title: str, paragraphs: int, tiered: bool) -> str:
     parts = [f"## {title}\n"]
-    for index in range(paragraphs):
+    for _ in range(paragraphs):
         kind = rng.random()
         if kind < 0.2:
             parts.append("".join(f"- {sentence(rng)}\n" for _ in range(rng.randint(3, 6))))
@@ -108,8 +108,8 @@ def generate(out: Path, seed: int = 1) -> Path:
     rng = random.Random(seed)
     ids = module_ids()
     files = {
-        "tokeffc.yaml": (f"name: bench\nversion: 1.0.0\ncore: [CLAUDE.md]\ntiers:\n  minimal: {{budget: 60000}}\n"
-                         f"  standard: {{budget: 90000}}\n  full: {{budget: 150000}}\n"),
+        "tokeffc.yaml": ("name: bench\nversion: 1.0.0\ncore: [CLAUDE.md]\ntiers:\n  minimal: {budget: 60000}\n"
+                         "  standard: {budget: 90000}\n  full: {budget: 150000}\n"),
         "CLAUDE.md": "# Core rules\n\n" + paragraph(rng, 10) + "\n" + paragraph(rng, 10),
     }
     for index in range(MODULES):

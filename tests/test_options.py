@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tokeffc.cli import main
-from tokeffc.pipeline import BuildOptions, build_release, compile_framework
+from tokeffc.pipeline import build_release, compile_framework
 from tokeffc.runtime import Release, ReleaseError
 
 from conftest import EXAMPLE, MINI_CONFIG, REPO
