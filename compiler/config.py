@@ -298,7 +298,8 @@ class _Checker:
                     hint = f"did you mean '{close[0]}'?" if close else f"tiers are: {', '.join(tier_names)}"
                     self.problem(("budgets", command, str(tier)), f"unknown tier '{tier}' in budgets.{command}", hint)
                 elif not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
-                    self.problem(("budgets", command, str(tier)), f"budgets.{command}.{tier} must be a positive integer", "")
+                    self.problem(("budgets", command, str(tier)),
+                                 f"budgets.{command}.{tier} must be a positive integer", "")
                 else:
                     entries.append((str(tier), budget))
             result.append((command, tuple(entries)))

@@ -43,7 +43,9 @@ class TokeffcError(Exception):
         text = " ".join(text.split())  # one line, whatever the parts held
         if not self.span:
             return text
-        where = Span(os.path.normpath(os.path.join(self.root, self.span.path)), self.span.line) if self.root else self.span
+        where = self.span
+        if self.root:
+            where = Span(os.path.normpath(os.path.join(self.root, self.span.path)), self.span.line)
         return f"{where}: {text}"
 
     def __str__(self) -> str:

@@ -92,7 +92,8 @@ def _resolve(ref: Reference, doc: Document, config: Config, ids: dict[str, str],
         return ids[ref.written]
     inside = [c for c in _candidates(ref, doc, config) if not _escapes(c)]
     if not inside:
-        raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span, "reference files inside the root only")
+        raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span,
+                           "reference files inside the root only")
     for candidate in inside:
         if candidate in known or (config.root / candidate).is_file():
             return candidate
@@ -141,7 +142,8 @@ def _refuse_cycles(graph: nx.DiGraph) -> None:
     steps = [f"{graph.edges[u, v]['edges'][0].span}" for u, v in cycle]
     chain = " -> ".join([*steps, cycle[0][0]])
     first = graph.edges[cycle[0]]["edges"][0].span
-    raise TokeffcError(f"dependency cycle: {chain}", first, "break the cycle: one of these must not depend on the other")
+    raise TokeffcError(f"dependency cycle: {chain}", first,
+                       "break the cycle: one of these must not depend on the other")
 
 
 def _unreached(graph: nx.DiGraph, documents: Mapping[str, Document]) -> tuple[str, ...]:

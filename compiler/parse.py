@@ -109,7 +109,8 @@ def _load_front_matter(text: str | None, path: str) -> dict[str, Any]:
         data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         problem, line = describe_yaml_error(exc, first_line=2)  # the YAML starts after the opening '---'
-        raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line), "fix the YAML between the '---' lines") from None
+        raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line),
+                           "fix the YAML between the '---' lines") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

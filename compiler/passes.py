@@ -114,6 +114,6 @@ def drop_reasoning_sections(text: str, headings: tuple[str, ...]) -> str:
 def dedupe_key(block: str) -> str | None:
     """The key under which a block counts as a repeat, or None when it must always stay."""
     stripped = block.strip()
-    if len(stripped) < MIN_DEDUPE_CHARS or all(_STRUCTURE_ONLY.match(l) for l in stripped.splitlines()):
+    if len(stripped) < MIN_DEDUPE_CHARS or all(_STRUCTURE_ONLY.match(line) for line in stripped.splitlines()):
         return None
     return stripped

@@ -52,7 +52,8 @@ class BuildResult:
         return tuple(c for c in self.checks if c.status == "over")
 
 
-def compile_framework(root: Path, options: BuildOptions = BuildOptions(), progress: Progress | None = None) -> BuildResult:
+def compile_framework(root: Path, options: BuildOptions = BuildOptions(),
+                      progress: Progress | None = None) -> BuildResult:
     """Everything but writing: the release as bytes, with its budget checks."""
     config = load_config(Path(root), options.config_path, release_version=options.release_version)
     try:

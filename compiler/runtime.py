@@ -151,7 +151,8 @@ def _read_release(path: Path) -> dict[str, bytes]:
     files = {MANIFEST_NAME: (folder / MANIFEST_NAME).read_bytes()}
     for name in manifest.get("files", {}):
         if name.startswith("/") or ".." in name.split("/"):
-            raise ReleaseError(f"manifest lists '{name}', outside the release", Span(str(folder)), "rebuild the release")
+            raise ReleaseError(f"manifest lists '{name}', outside the release", Span(str(folder)),
+                               "rebuild the release")
         target = folder / name
         if not target.is_file():
             raise ReleaseError(f"missing file '{name}'", Span(str(folder)), "rebuild the release")
