@@ -63,13 +63,15 @@ class Config:
     reasoning_headings: tuple[str, ...]
     max_file_bytes: int = MAX_FILE_BYTES
     source_text: str = field(default="", repr=False)
+    key_lines: tuple[tuple[str, int], ...] = field(default=(), repr=False)  # top-level key -> line
 
     @property
     def tier_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tiers)
 
-    def span(self, line: int = 0) -> Span:
-        """A location in the config file, relative to the root like every other span."""
+    def span(self, key: str | None = None) -> Span:
+        """Where the config file (or one of its top-level keys) is, relative to the root like every span."""
+        line = dict(self.key_lines).get(key, 0) if key else 0
         return Span(os.path.relpath(self.path, self.root).replace(os.sep, "/"), line)
 
     def tier(self, name: str) -> Tier:
@@ -197,6 +199,7 @@ class _Checker:
             reasoning_headings=self.paths(data, "reasoning_headings", ()),
             max_file_bytes=self.positive_int(data, "max_file_bytes", MAX_FILE_BYTES),
             source_text=text,
+            key_lines=tuple((key[0], line) for key, line in self.lines.items() if len(key) == 1),
         )
 
     def name(self, value: Any) -> str:

@@ -55,7 +55,7 @@ def source_hash(framework: Framework) -> str:
 def build_manifest(framework: Framework, renderer: Renderer, bundles: tuple[Bundle, ...],
                    checks: tuple[BudgetCheck, ...], passes: tuple[str, ...], files: dict[str, bytes]) -> dict:
     config = framework.config
-    written = {path: renderer.written_tokens(doc) for path, doc in framework.documents.items()}
+    written = renderer.written_counts()
     return {
         "schema": MANIFEST_SCHEMA,
         "framework": config.name,

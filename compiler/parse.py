@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .config import LOAD_KINDS, SAFE_LOADER, Config, describe_yaml_error
+from .config import LOAD_KINDS, SAFE_LOADER, Config, describe_yaml_error, key_lines
 from .errors import Span, TokeffcError
 from .markdown import Split, prose_and_code, split_blocks, split_front_matter
 from .sources import SourceFile
@@ -63,7 +63,7 @@ class Document:
 def parse_document(source: SourceFile, config: Config) -> Document:
     split = split_front_matter(source.text) if is_markdown(source.path) else Split(None, "", source.text, 1)
     front = _load_front_matter(split.front_matter, source.path)
-    fields = _FrontMatter(source, config, front)
+    fields = _FrontMatter(source, config, front, split.front_matter)
     body_span = Span(source.path, split.body_line)
     template = prepare_body(split.body, body_span)
     references = (
@@ -163,18 +163,16 @@ def _dependency_entries(text: str):
 class _FrontMatter:
     """Typed access to the keys tokeffc interprets, with errors at the key's line."""
 
-    def __init__(self, source: SourceFile, config: Config, data: dict[str, Any]):
-        self.source, self.config, self.data = source, config, data
+    def __init__(self, source: SourceFile, config: Config, data: dict[str, Any], text: str | None):
+        self.source, self.config, self.data, self.text = source, config, data, text
 
     def error(self, key: str, message: str, hint: str) -> TokeffcError:
         return TokeffcError(message, Span(self.source.path, self._line(key)), hint)
 
     def _line(self, key: str) -> int:
-        front_matter = self.source.text[: self.source.text.find("\n---", 3) + 1]  # keys live only there
-        for number, line in enumerate(front_matter.splitlines()[1:], start=2):
-            if line.startswith(key + ":"):
-                return number
-        return 1
+        """The file line of a front matter key (the YAML starts on line 2, after '---')."""
+        lines = key_lines(yaml.compose(self.text, Loader=SAFE_LOADER)) if self.text else {}
+        return lines[(key,)] + 1 if (key,) in lines else 1
 
     def string(self, key: str, default: str) -> str:
         value = self.data.get(key, default)

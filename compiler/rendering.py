@@ -73,6 +73,10 @@ class Renderer:
             self._written[doc.path] = self.counter.count_units(source_units(doc.path, doc.text))
         return self._written[doc.path]
 
+    def written_counts(self) -> dict[str, int]:
+        """Every document's tokens as written (front matter included), by path."""
+        return {path: self.written_tokens(doc) for path, doc in self.framework.documents.items()}
+
     def _render(self, doc: Document, tier: str, command: str) -> RenderedDoc:
         config = self.framework.config
         context = {"tier": tier, "command": command, "framework": config.name, "version": config.version}

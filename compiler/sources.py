@@ -28,12 +28,12 @@ def discover_sources(config: Config, exclude_dirs: tuple[Path, ...] = ()) -> tup
     """Every core file, command and module the config names, in a stable order."""
     found: dict[str, SourceFile] = {}
     for entry in config.core:
-        span = config.span(_config_line(config, "core"))
+        span = config.span("core")
         for rel in _expand(config, entry, exclude_dirs, span, must_match=True):
             found.setdefault(rel, read_source(config, rel, "core", rel, span))
     for kind, patterns in (("command", config.commands), ("module", config.modules)):
         for pattern in patterns:
-            span = config.span(_config_line(config, kind + "s"))
+            span = config.span(kind + "s")
             for rel in _expand(config, pattern, exclude_dirs, span, must_match=False):
                 if rel not in found:
                     found[rel] = read_source(config, rel, kind, id_from_pattern(rel, pattern), span)
@@ -102,13 +102,6 @@ def decode_source(data: bytes, rel: str) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise TokeffcError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", Span(rel, line),
                            "re-save the file as UTF-8") from None
-
-
-def _config_line(config: Config, key: str) -> int:
-    for number, line in enumerate(config.source_text.splitlines(), start=1):
-        if line.startswith(key + ":"):
-            return number
-    return 0
 
 
 def _size(n: int) -> str:

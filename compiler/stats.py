@@ -66,8 +66,7 @@ class Stats:
 
 
 def collect_stats(result: BuildResult) -> Stats:
-    renderer = Renderer(result.framework, result.counter, result.passes)
-    written = {path: renderer.written_tokens(doc) for path, doc in result.framework.documents.items()}
+    written = Renderer(result.framework, result.counter, result.passes).written_counts()
     repeated = repeated_blocks(result)
     return Stats(
         kinds=_kinds(result, written),
