@@ -65,7 +65,8 @@ def compile_framework(root: Path, options: BuildOptions = BuildOptions(),
 
 
 def _compile(config: Config, root: Path, options: BuildOptions, progress: Progress | None) -> BuildResult:
-    counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root, config.span("encoding")))
+    encoding = resolve_encoding(config.encoding, config.encoding_sha256, config.root, config.span("encoding"))
+    counter = TokenCounter(encoding)
     sources = discover_sources(config, options.exclude_dirs)
     counter.prime([source_units(source.path, source.text) for source in sources])  # each source tokenized once, whole
     framework = load_framework(config, sources)

@@ -94,3 +94,27 @@ def test_init_uses_the_given_name(tmp_path):
     runner = CliRunner()
     assert runner.invoke(main, ["init", str(tmp_path / "x"), "--name", "acme-prompts"]).exit_code == 0
     assert "name: acme-prompts" in (tmp_path / "x" / "tokeffc.yaml").read_text()
+
+
+def test_a_tier_can_keep_its_reasoning(mini):
+    body = '<checkpoint id="x">\n<reasoning>Long why.</reasoning>\n<conclusion>Do it.</conclusion>\n</checkpoint>\n'
+    config = "name: m\nversion: 1.0.0\ncore: [CORE.md]\ntiers:\n  small: {budget: 900, compress: false}\n  big: {budget: 1000}\n"
+    result = compile_framework(mini({"commands/c.md": body}, config=config))
+    assert "Long why." in bundle(result, "c", "small")
+
+
+def test_unavailable_encoding_names_the_config_line(mini):
+    root = mini({"commands/c.md": "c\n"}, config=MINI_CONFIG + "encoding: o200k_base\n")
+    result = CliRunner().invoke(main, ["check", str(root)])
+    assert result.exit_code == 3
+    assert "tokeffc.yaml:8: encoding 'o200k_base' is not available offline" in result.stderr
+
+
+def test_inspect_json_and_stats_without_a_pass(tmp_path):
+    runner = CliRunner()
+    runner.invoke(main, ["build", str(EXAMPLE), "-o", str(tmp_path)])
+    listing = json.loads(runner.invoke(main, ["inspect", str(tmp_path / "forge-2.3.0.tokb"), "--json"]).stdout)
+    assert listing["verified"] and "manifest.json" not in listing["files"] and len(listing["files"]) > 20
+    report = json.loads(runner.invoke(main, ["stats", str(EXAMPLE), "--no-pass", "dedupe", "--json"]).stdout)
+    with_dedupe = json.loads(runner.invoke(main, ["stats", str(EXAMPLE), "--json"]).stdout)
+    assert report["release_tokens"] > with_dedupe["release_tokens"]
