@@ -21,6 +21,7 @@ from .tokens import TokenCounter
 
 
 _UNKNOWN = object()
+SEGMENT_PARTS = ("core", "modules", "command")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,13 @@ class Text:
     structure: int  # tokens of the compiler's own lines: index, references
     sha256: str
 
+    segments: tuple[tuple[str, int, int], ...] = ()  # (part, bytes, tokens), covering the text in order
+
     @classmethod
-    def of(cls, text: str, tokens: int, docs: tuple[DocShare, ...], structure: int) -> "Text":
+    def of(cls, text: str, tokens: int, docs: tuple[DocShare, ...], structure: int,
+           segments: tuple[tuple[str, int, int], ...] = ()) -> "Text":
         data = text.encode("utf-8")
-        return cls(data, tokens, docs, structure, hashlib.sha256(data).hexdigest())
+        return cls(data, tokens, docs, structure, hashlib.sha256(data).hexdigest(), segments)
 
     @property
     def cache_key(self) -> str:
@@ -109,9 +113,11 @@ class Assembler:
         writer = _Writer(self, selection.tier, command.id, {p.path for p in selection.chunks})
         for doc in self.framework.core:
             writer.emit_top_level(doc.path)
+        writer.mark()
         for path in selection.sections:
             if path not in writer.seen_docs:
                 writer.emit_top_level(path)
+        writer.mark()
         if chunks:
             writer.separate()
             writer.structure(self.render_template("index.md.j2", chunks=[self._index_row(p, c) for p, c in chunks]))
@@ -148,6 +154,12 @@ class _Writer:
         self.kept: dict[str, list[str]] = {}
         self.seen_docs: set[str] = set()
         self.seen_blocks: set[str] = set()
+        self.marks: list[int] = []  # unit indexes where the core and the shared modules end
+
+    def mark(self) -> None:
+        """End a segment here (core, then shared modules); the rest is the command's part."""
+        self.separate()
+        self.marks.append(len(self.units))
 
     def emit_top_level(self, path: str) -> None:
         self.separate()
@@ -155,7 +167,7 @@ class _Writer:
 
     def separate(self) -> None:
         """A blank line between top-level documents; the first starts the text."""
-        if self.units and not self.units[-1].endswith("\n\n"):
+        if self.units and not "".join(self.units[-2:]).endswith("\n\n"):
             self.structure("\n")
 
     def emit_doc(self, path: str) -> None:
@@ -207,7 +219,11 @@ class _Writer:
         counter = self.a.counter
         docs = tuple(self._share(path, blocks) for path, blocks in self.kept.items())
         total = counter.count_units(self.units)
-        return Text.of("".join(self.units), total, docs, total - sum(d.emitted for d in docs))
+        bounds = [0, *self.marks, len(self.units)] if self.marks else []
+        segments = tuple((part, "".join(self.units[start:end]), counter.count_units(self.units[start:end]))
+                         for part, start, end in zip(SEGMENT_PARTS, bounds, bounds[1:]))
+        return Text.of("".join(self.units), total, docs, total - sum(d.emitted for d in docs),
+                       tuple((part, len(text.encode("utf-8")), tokens) for part, text, tokens in segments))
 
 
 def _template_environment() -> jinja2.Environment:

@@ -13,7 +13,7 @@ from rich.progress import Progress as RichProgress
 
 from . import __version__
 from .config import PASS_NAMES
-from .errors import EXIT_BAD_INPUT, EXIT_GATE, ConfigError, TokeffcError
+from .errors import EXIT_BAD_INPUT, EXIT_GATE, TokeffcError
 from .pipeline import BuildOptions, BuildResult, build_release, compile_framework
 from .report import build_report, bundle_table, over_budget_lines, release_table, stats_report, stats_tables
 from .scaffold import create_starter
@@ -28,12 +28,9 @@ class _ErrorBoundary(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            for line in exc.all_lines():
-                click.echo(f"error: {line}", err=True)
-            ctx.exit(exc.exit_code)
         except TokeffcError as exc:
-            click.echo(f"error: {exc.one_line()}", err=True)
+            for line in exc.lines():
+                click.echo(f"error: {line}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise

@@ -107,6 +107,7 @@ def _bundle_entry(framework: Framework, bundle: Bundle, check: BudgetCheck, writ
         "chunks": [_chunk_entry(placement.load, chunk, framework) for placement, chunk in bundle.chunks],
         "dropped": [framework.documents[p].id for p in bundle.selection.dropped],
         "cut": [{"id": h.id, "path": h.path, "tokens": h.tokens, "reason": h.reason} for h in check.cut],
+        "segments": [{"part": part, "bytes": size, "tokens": tokens} for part, size, tokens in content.segments],
     }
 
 

@@ -1,18 +1,34 @@
-"""One error type for the whole compiler, carrying a location and a hint.
+"""One error vocabulary for the whole compiler: exit codes, and errors that carry a location and a hint.
 
-Stages raise :class:`TokeffcError`; only the CLI turns it into a single
-``file:line: what is wrong; what to do`` line and an exit code.
+Stages raise these; only the CLI turns them into ``error: file:line: what is wrong; what to do``
+lines and an exit code. Standard library only: the runtime shares it.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import IntEnum
 
-EXIT_OK = 0
-EXIT_GATE = 1  # a gate failed: over budget, diff above threshold
-EXIT_USAGE = 2
-EXIT_BAD_INPUT = 3  # sources, config or archive
+
+class ExitCode(IntEnum):
+    OK = 0
+    GATE = 1  # a gate failed: over budget, diff above its threshold
+    USAGE = 2  # an unknown option, command, tier or pass
+    BAD_INPUT = 3  # sources, config, templates, archives, manifests
+    INTERNAL = 4  # a bug in tokeffc
+    OUTPUT = 5  # the output could not be written: permissions, a full disk, a path through a file
+
+
+# Kept for callers that name the codes one by one.
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_BAD_INPUT = ExitCode.OK, ExitCode.GATE, ExitCode.USAGE, ExitCode.BAD_INPUT
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a file name) shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,46 +39,94 @@ class Span:
     line: int = 0
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}" if self.line else self.path
+        path = printable(self.path)
+        return f"{path}:{self.line}" if self.line else path
 
 
 class TokeffcError(Exception):
     """A problem the user can fix. ``str()`` gives the one-line message."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code: int = ExitCode.BAD_INPUT
 
     def __init__(self, message: str, span: Span | None = None, hint: str = ""):
         self.message = message
         self.span = span
         self.hint = hint
         self.root = ""  # set by the pipeline, so that root-relative spans print as paths a user can open
-        super().__init__(self.one_line())
+        super().__init__(message)
 
     def one_line(self) -> str:
         text = self.message if not self.hint else f"{self.message}; {self.hint}"
-        text = " ".join(text.split())  # one line, whatever the parts held
+        text = " ".join(printable(text).split())  # one line, whatever the parts held
         if not self.span:
             return text
         where = self.span
-        if self.root:
-            where = Span(os.path.normpath(os.path.join(self.root, self.span.path)), self.span.line)
+        if self.root and not os.path.isabs(where.path):
+            where = Span(os.path.normpath(os.path.join(self.root, where.path)), where.line)
         return f"{where}: {text}"
+
+    def lines(self) -> list[str]:
+        """Every line this error prints (one, unless it gathers several problems)."""
+        return [self.one_line()]
+
+    def located(self, root: str) -> TokeffcError:
+        """This error with root-relative spans printed from ``root``."""
+        self.root = root
+        return self
 
     def __str__(self) -> str:
         return self.one_line()
 
 
-class ConfigError(TokeffcError):
-    """Several config problems found at once; each is already one line."""
+class UsageError(TokeffcError):
+    """The command line asks for something that does not exist (a command, a tier, a pass)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class OutputError(TokeffcError):
+    """The user's environment refused a write: a read-only folder, a full disk, a path through a file."""
+
+    exit_code = ExitCode.OUTPUT
+
+
+class ReleaseError(TokeffcError):
+    """A release (folder, manifest or ``.tokb``) that is missing, malformed, truncated or tampered with."""
+
+
+ArchiveError = ReleaseError  # the name earlier versions used
+
+
+class Problems(TokeffcError):
+    """Every problem one run found (config keys, documents), reported together, one line each."""
 
     def __init__(self, problems: list[TokeffcError]):
-        self.problems = tuple(problems)
-        first = problems[0]
+        if not problems:
+            raise ValueError("Problems needs at least one problem")
+        self.problems = tuple(sorted(problems, key=_order))
+        first = self.problems[0]
         super().__init__(first.message, first.span, first.hint)
 
-    def all_lines(self) -> list[str]:
+    def lines(self) -> list[str]:
         return [p.one_line() for p in self.problems]
 
+    def located(self, root: str) -> TokeffcError:
+        for problem in self.problems:
+            problem.located(root)
+        return super().located(root)
 
-class ArchiveError(TokeffcError):
-    """A release folder or .tokb that is missing, truncated or tampered with."""
+
+ConfigError = Problems  # config problems are the first kind of problems gathered
+
+
+def _order(problem: TokeffcError) -> tuple[str, int, str]:
+    span = problem.span or Span("")
+    return span.path, span.line, problem.message
+
+
+def raise_all(problems: list[TokeffcError]) -> None:
+    """Raise the problems found so far, if any: one alone as itself, several together."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise Problems(problems)

@@ -12,7 +12,7 @@ from .assemble import Assembler, Bundle
 from .budgets import BudgetCheck, check_budgets
 from .config import PASS_NAMES, Config, load_config
 from .emit import ReleaseFiles, emit_release
-from .errors import EXIT_USAGE, Span, TokeffcError
+from .errors import Span, TokeffcError, UsageError
 from .graph import Framework, build_graph
 from .pack import write_release
 from .parse import Document, parse_document, source_units
@@ -22,10 +22,6 @@ from .sources import SourceFile, discover_sources, read_source
 from .tokens import TokenCounter, resolve_encoding
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-class UsageError(TokeffcError):
-    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ def test_every_problem_is_reported_at_once_with_lines(tmp_path):
         """})
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
-    lines = caught.value.all_lines()
+    lines = caught.value.lines()
     assert any(":1: 'name' must match" in l for l in lines)
     assert any(":2: 'version' must be SemVer" in l for l in lines)
     assert any(":3: unknown key 'teirs'; did you mean 'tiers'?" in l for l in lines)

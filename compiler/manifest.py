@@ -1,0 +1,401 @@
+"""``manifest.json``: the release's records, written and read in one place. Standard library only.
+
+The emitter builds a :class:`Manifest` and calls :meth:`Manifest.to_json`; the runtime, ``inspect``,
+``diff`` and the reports call :func:`read_manifest`, which checks every field's type before anyone
+reads it (a malformed manifest is one :class:`ReleaseError`, never a ``KeyError``). Manifests of
+schema ``tokeffc.manifest/1`` (tokeffc 0.1) are upgraded on read; any other schema is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
+
+from .errors import ReleaseError, Span
+
+SCHEMA = "tokeffc.manifest/2"
+OLD_SCHEMAS = ("tokeffc.manifest/1",)
+MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 64 << 20  # far above any real framework's; a larger file is refused unread
+MAX_META_DEPTH = 8  # front matter carried as metadata: nesting beyond this is refused
+CACHE_KEY_DIGITS = 16
+
+JSON = Any  # a JSON value (front matter metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class PassRun:
+    """An optimisation pass that ran for this release."""
+
+    name: str
+    lossless: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TierInfo:
+    budget: int
+    compress: bool  # checkpoints keep only their conclusion
+    rank: int  # 0 is the smallest tier
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """What a bundle's saving is measured against.
+
+    ``host``: what the host (Claude Code) loads today for the command: ``always`` (loaded in every
+    session) plus the command and its ``@`` closure. ``all``: core + every module + the command, as
+    written (a tokeffc-native framework, whose host is tokeffc's own runtime).
+    """
+
+    kind: str  # host | all
+    rule: str  # the rule in words, for reports
+    always: tuple[str, ...] = ()  # ids of the files loaded for every command
+    always_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleShare:
+    """One document inside a bundle: how it got there and the tokens it emitted."""
+
+    id: str
+    path: str
+    role: str  # core | command | agent | skill | rule | template | reference | module
+    placement: str  # core | section | inline | entry
+    tokens: int
+    saved: Mapping[str, int]  # per step, as in BundleEntry.saved (no "structure")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkEntry:
+    """A module offered on request: its own content-addressed file."""
+
+    id: str
+    path: str
+    sha256: str
+    cache_key: str
+    tokens: int
+    load: str  # on_demand | lazy
+    when: str
+    role: str = "module"
+    soft: bool = False  # offered because prose names it; the text that names it stays as written
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedEntry:
+    """A module the tier leaves out; one line stands where it would have been."""
+
+    id: str
+    tier: str  # the lowest tier that carries it
+    tokens: int  # as written
+
+
+@dataclass(frozen=True, slots=True)
+class CutHint:
+    id: str
+    path: str
+    tokens: int
+    reason: str  # largest | only-this-command
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A run of the bundle's text: ``core``, then shared ``modules``, then the ``command`` part.
+
+    Byte lengths in order cover the bundle exactly; each run starts a line, so token counts add up.
+    """
+
+    part: str  # core | modules | command
+    bytes: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class BundleEntry:
+    command: str  # the entry's id
+    tier: str
+    path: str
+    sha256: str
+    cache_key: str
+    tokens: int
+    budget: int
+    status: str  # ok | warn | over
+    baseline_tokens: int
+    saved: Mapping[str, int]  # pruned, one per pass that ran, structure (negative): sum == baseline - tokens
+    modules: tuple[ModuleShare, ...]
+    chunks: tuple[ChunkEntry, ...]
+    dropped: tuple[DroppedEntry, ...] = ()
+    cut: tuple[CutHint, ...] = ()
+    segments: tuple[Segment, ...] = ()
+    role: str = "command"  # command | agent | skill | session | agent-command
+    parent: str | None = None  # an agent command's agent
+    parent_tokens: int | None = None  # that agent's whole bundle at this tier, for comparison
+
+
+@dataclass(frozen=True, slots=True)
+class DocEntry:
+    """A source file as written."""
+
+    path: str
+    sha256: str
+    tokens: int
+    role: str
+    tier: str = ""
+    load: str = "immediate"
+    when: str = ""
+    meta: Mapping[str, JSON] = field(default_factory=dict)  # front matter the host reads (commands, agents)
+
+
+@dataclass(frozen=True, slots=True)
+class RefEntry:
+    """A reference the build kept as text: a run-time path, a missing file, or a soft mention."""
+
+    written: str
+    at: str  # file:line
+    kind: str
+    target: str | None = None  # the file it names, when it resolved
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    schema: str
+    framework: str
+    version: str
+    compiler: str
+    encoding: str
+    source_hash: str
+    passes: tuple[PassRun, ...]
+    warn_at: float
+    tiers: Mapping[str, TierInfo]
+    baseline: Baseline
+    bundles: tuple[BundleEntry, ...]
+    modules: Mapping[str, DocEntry]
+    commands: Mapping[str, DocEntry]
+    files: Mapping[str, str]  # every file but manifest.json, by path: its sha256
+    unreached: tuple[str, ...] = ()
+    external: tuple[RefEntry, ...] = ()
+    missing: tuple[RefEntry, ...] = ()
+    soft: tuple[RefEntry, ...] = ()
+    warnings: tuple[str, ...] = ()
+    preset: str | None = None
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.tiers, key=lambda name: self.tiers[name].rank))
+
+    def to_json(self) -> bytes:
+        """The manifest's bytes: sorted keys, two-space indent, UTF-8, a final newline."""
+        return dump_json(to_data(self))
+
+    def bundle(self, command: str, tier: str) -> BundleEntry | None:
+        for entry in self.bundles:
+            if entry.command == command and entry.tier == tier:
+                return entry
+        return None
+
+
+def dump_json(data: Any) -> bytes:
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def release_id(manifest_bytes: bytes) -> str:
+    """A release's id: the sha256 of its ``manifest.json``."""
+    return hashlib.sha256(manifest_bytes).hexdigest()
+
+
+def cache_key(sha256: str) -> str:
+    return sha256[:CACHE_KEY_DIGITS]
+
+
+def to_data(record: Any) -> Any:
+    """A record as plain JSON data (dataclasses to dicts, tuples to lists)."""
+    if dataclasses.is_dataclass(record):
+        return {f.name: to_data(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    if isinstance(record, (tuple, list)):
+        return [to_data(item) for item in record]
+    if isinstance(record, Mapping):
+        return {str(key): to_data(value) for key, value in record.items()}
+    return record
+
+
+def read_manifest(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
+    """Parse and check a manifest's bytes; upgrade an older schema. Raises :class:`ReleaseError`."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise _error(where, f"manifest.json is {len(data):,} bytes, over the {MAX_MANIFEST_BYTES:,}-byte limit",
+                     "this is not a manifest tokeffc wrote")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _error(where, f"manifest.json is not valid JSON ({_short(exc)})", "rebuild the release") from None
+    if not isinstance(raw, dict):
+        raise _error(where, "manifest.json is not a JSON object", "rebuild the release")
+    schema = raw.get("schema")
+    if schema in OLD_SCHEMAS:
+        raw = _upgrade_v1(raw, where)
+    elif schema != SCHEMA:
+        raise _error(where, f"manifest schema is {schema!r}; this tokeffc reads {SCHEMA} (and upgrades "
+                     f"{', '.join(OLD_SCHEMAS)})", "rebuild the release with this tokeffc, or use the tokeffc "
+                     "that wrote it")
+    manifest = from_data(Manifest, raw, where)
+    _check_consistent(manifest, where)
+    return manifest
+
+
+def from_data(cls: type, value: Any, where: str, path: str = "") -> Any:
+    """Build record ``cls`` from JSON data, checking every field; unknown keys are refused."""
+    hints = _hints(cls)
+    if not isinstance(value, dict):
+        raise _field_error(where, path or cls.__name__, "must be an object")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - names)
+    if unknown:
+        raise _field_error(where, _join(path, unknown[0]), "is not a field of this schema")
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = _join(path, f.name)
+        if f.name in value:
+            values[f.name] = _decode(hints[f.name], value[f.name], where, key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise _field_error(where, key, "is missing")
+    return cls(**values)
+
+
+def _decode(tp: Any, value: Any, where: str, path: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return _json_value(value, where, path, 0)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _decode(inner[0], value, where, path)
+    if dataclasses.is_dataclass(tp):
+        return from_data(tp, value, where, path)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _field_error(where, path, "must be a list")
+        return tuple(_decode(args[0], item, where, f"{path}[{i}]") for i, item in enumerate(value))
+    if origin in (Mapping, dict, typing.Mapping) or getattr(origin, "__name__", "") == "Mapping":
+        if not isinstance(value, dict):
+            raise _field_error(where, path, "must be an object")
+        return {key: _decode(args[1], item, where, f"{path}.{key}") for key, item in value.items()}
+    return _scalar(tp, value, where, path)
+
+
+def _scalar(tp: type, value: Any, where: str, path: str) -> Any:
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise _field_error(where, path, "must be an integer")
+    if not isinstance(value, tp):
+        raise _field_error(where, path, f"must be a {_TYPE_WORDS.get(tp, tp.__name__)}")
+    return value
+
+
+_TYPE_WORDS = {str: "string", bool: "boolean", float: "number", int: "integer"}
+
+
+def _json_value(value: Any, where: str, path: str, depth: int) -> Any:
+    if depth > MAX_META_DEPTH:
+        raise _field_error(where, path, f"nests deeper than {MAX_META_DEPTH} levels")
+    if isinstance(value, list):
+        return [_json_value(v, where, path, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v, where, path, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _check_consistent(manifest: Manifest, where: str) -> None:
+    """What types alone cannot say: paths stay inside the release, and what is listed exists."""
+    for name in manifest.files:
+        if not safe_release_path(name):
+            raise _error(where, f"manifest lists '{name}', which is not a plain path inside the release",
+                         "rebuild the release")
+    for index, bundle in enumerate(manifest.bundles):
+        if bundle.tier not in manifest.tiers:
+            raise _field_error(where, f"bundles[{index}].tier", f"names tier '{bundle.tier}', not in 'tiers'")
+        listed = [bundle.path, *(chunk.path for chunk in bundle.chunks)]
+        for name in listed:
+            if name not in manifest.files:
+                raise _field_error(where, f"bundles[{index}]", f"names '{name}', which 'files' does not list")
+
+
+def safe_release_path(name: str) -> bool:
+    """A relative POSIX path with no empty, '.', '..' or absolute parts, and no control characters."""
+    parts = name.split("/")
+    return bool(name) and name.isprintable() and "\\" not in name and ":" not in name and all(
+        part not in ("", ".", "..") for part in parts)
+
+
+def _upgrade_v1(raw: dict, where: str) -> dict:
+    """tokeffc 0.1's manifest in today's shape: kind became role, saved steps took pass names."""
+    def saved(old: Any) -> Any:
+        if not isinstance(old, dict):
+            return old
+        names = {"compressed": "checkpoints", "normalised": "normalise", "deduped": "dedupe"}
+        return {names.get(k, k): v for k, v in old.items()}
+
+    def doc(entry: Any) -> Any:
+        if not isinstance(entry, dict):
+            return entry
+        out = {k: v for k, v in entry.items() if k in ("path", "sha256", "tokens", "meta")}
+        out["role"] = entry.get("kind", "module")
+        return out
+
+    def bundle(entry: Any) -> Any:
+        if not isinstance(entry, dict):
+            return entry
+        out = dict(entry)
+        out["saved"] = saved(entry.get("saved"))
+        out["modules"] = [{"id": m.get("id"), "path": m.get("path"), "role": m.get("kind"),
+                           "placement": "section", "tokens": m.get("tokens"), "saved": saved(m.get("saved"))}
+                          if isinstance(m, dict) else m for m in entry.get("modules", [])]
+        out["dropped"] = [{"id": d, "tier": "", "tokens": 0} for d in entry.get("dropped", [])]
+        return out
+
+    try:
+        baseline = raw.get("baseline", {})
+        return {
+            **{k: raw[k] for k in ("framework", "version", "compiler", "encoding", "source_hash", "warn_at",
+                                   "tiers", "files", "unreached") if k in raw},
+            "schema": SCHEMA,
+            "passes": [{"name": {"checkpoints": "checkpoints"}.get(p, p), "lossless": p != "checkpoints"}
+                       for p in raw.get("passes", [])],
+            "baseline": {"kind": "all", "rule": baseline.get("rule", "") if isinstance(baseline, dict) else ""},
+            "bundles": [bundle(b) for b in raw.get("bundles", [])],
+            "modules": {k: doc(v) for k, v in raw.get("modules", {}).items()},
+            "commands": {k: doc(v) for k, v in raw.get("commands", {}).items()},
+        }
+    except (AttributeError, TypeError):
+        raise _error(where, "manifest.json (schema tokeffc.manifest/1) is malformed", "rebuild the release") from None
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    cached = _HINTS.get(cls)
+    if cached is None:
+        cached = _HINTS[cls] = typing.get_type_hints(cls, vars(sys.modules[__name__]))
+    return cached
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def _error(where: str, message: str, hint: str) -> ReleaseError:
+    return ReleaseError(message, Span(where), hint)
+
+
+def _field_error(where: str, path: str, problem: str) -> ReleaseError:
+    return _error(where, f"'{path}' {problem}", "rebuild the release with 'tokeffc build'")
