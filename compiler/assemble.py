@@ -1,43 +1,55 @@
 """Join rendered documents into bundle and chunk texts, counting every token exactly.
 
-Text is written as a list of units, each owned by the document it came from (or by the
-bundle's own structure: index, reference lines). The total is the exact count of the
-joined text; each document's share is the exact count of what it kept.
+Text is written as a list of units, each owned by the document it came from or by the bundle's
+own structure (the index, reference, pointer and left-out lines, blank lines between files). The
+total is the exact count of the joined text; each document's share is the exact count of what it
+kept. ``dedupe`` runs here: a paragraph that already stands in the bundle, from another file, is
+replaced by a one-line pointer to it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import posixpath
+from collections import Counter
+from dataclasses import dataclass, replace
 from importlib import resources
+from typing import Callable
 
 import jinja2
 
 from .graph import Framework
-from .passes import dedupe_key
-from .rendering import Renderer, StageTokens
-from .selection import Placement, Selection, embedded_paths, in_tier
+from .parse import DocId
+from .passes import dedupe_key, heading_level
+from .rendering import Ref, Renderings
+from .selection import Placement, Selection, chunk_children, in_tier
+from .sources import DocPath
 from .tokens import TokenCounter
 
-
-_UNKNOWN = object()
 SEGMENT_PARTS = ("core", "modules", "command")
+POINTER_WORDS = 8
+Locator = Callable[["Chunk"], str]  # how a model fetches a chunk: a tool call's id, or a file path
 
 
 @dataclass(frozen=True, slots=True)
 class DocShare:
-    """One document inside a bundle or chunk: its tokens at each stage, and what it emitted."""
+    """One document inside a bundle or chunk: its tokens after each step, and what it emitted."""
 
-    path: str
-    id: str
-    stages: StageTokens
+    path: DocPath
+    id: DocId
+    stages: tuple[tuple[str, int], ...]  # ("rendered", n), then one per document pass that ran
     emitted: int
 
     @property
+    def rendered(self) -> int:
+        return self.stages[0][1]
+
+    @property
     def saved(self) -> dict[str, int]:
-        s = self.stages
-        return {"compressed": s.rendered - s.compressed, "normalised": s.compressed - s.normalised,
-                "deduped": s.normalised - self.emitted}
+        """Tokens each pass removed from this document (dedupe: what was replaced by pointers)."""
+        saved = {name: before - after for (_, before), (name, after) in zip(self.stages, self.stages[1:])}
+        saved["dedupe"] = self.stages[-1][1] - self.emitted
+        return saved
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +59,9 @@ class Text:
     data: bytes  # the UTF-8 bytes written
     tokens: int
     docs: tuple[DocShare, ...]  # in emission order
-    structure: int  # tokens of the compiler's own lines: index, references
+    structure: int  # tokens of the compiler's own lines
     sha256: str
-
     segments: tuple[tuple[str, int, int], ...] = ()  # (part, bytes, tokens), covering the text in order
-
-    @classmethod
-    def of(cls, text: str, tokens: int, docs: tuple[DocShare, ...], structure: int,
-           segments: tuple[tuple[str, int, int], ...] = ()) -> "Text":
-        data = text.encode("utf-8")
-        return cls(data, tokens, docs, structure, hashlib.sha256(data).hexdigest(), segments)
 
     @property
     def cache_key(self) -> str:
@@ -65,103 +70,152 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    path: str  # the module's source path
-    id: str
+    path: DocPath  # the module's source path
+    id: DocId
     tier: str
     content: Text
 
     @property
     def file(self) -> str:
-        return f"chunks/{self.id}.{self.content.sha256[:12]}.md"
+        extension = posixpath.splitext(self.path)[1] or ".md"
+        return f"chunks/{self.id}.{self.content.sha256[:12]}{extension}"
 
 
 @dataclass(frozen=True, slots=True)
 class Bundle:
-    command: str  # the command's id
-    tier: str
     selection: Selection
     content: Text
     chunks: tuple[tuple[Placement, Chunk], ...]
 
     @property
+    def entry(self) -> DocId:
+        return self.selection.entry.id
+
+    @property
+    def tier(self) -> str:
+        return self.selection.tier
+
+    @property
     def file(self) -> str:
-        return f"bundles/{self.command}/{self.tier}.md"
+        return f"bundles/{self.entry}/{self.tier}.md"
+
+
+def tool_locator(chunk: Chunk) -> str:
+    return chunk.id
+
+
+def short_names(framework: Framework) -> dict[DocPath, str]:
+    """What a model reads a document's name as: the shortest trailing part of its id (whole path parts)
+    that no other document's id ends with; the runtime's ``load_module`` accepts it as well as the id."""
+    suffixes = Counter(suffix for doc in framework.documents.values() for suffix in id_suffixes(doc.id))
+    return {path: next(s for s in id_suffixes(doc.id) if suffixes[s] == 1 or s == doc.id)
+            for path, doc in framework.documents.items()}
+
+
+def id_suffixes(doc_id: str) -> list[str]:
+    """``a/b/c`` -> ``c``, ``b/c``, ``a/b/c``."""
+    parts = doc_id.split("/")
+    return ["/".join(parts[i:]) for i in range(len(parts) - 1, -1, -1)]
 
 
 class Assembler:
     """Builds bundle and chunk texts for one build; chunks are shared across bundles."""
 
-    def __init__(self, framework: Framework, renderer: Renderer, counter: TokenCounter, passes: tuple[str, ...]):
-        self.framework = framework
-        self.renderer = renderer
-        self.counter = counter
+    def __init__(self, framework: Framework, renderings: Renderings, counter: TokenCounter,
+                 passes: tuple[str, ...], locator: Locator = tool_locator, how: str = "tool"):
+        self.framework, self.renderings, self.counter = framework, renderings, counter
         self.dedupe = "dedupe" in passes
+        self.locator, self.how = locator, how
+        self.names = short_names(framework)
         self.templates = _template_environment()
-        self._chunks: dict[tuple[str, str, str], Chunk] = {}
-        self._dedupe_keys: dict[str, str | None] = {}  # the same blocks recur in every bundle
-
-    def block_key(self, block: str) -> str | None:
-        """The block's dedupe key, or None when dedupe is off or the block must always stay."""
-        key = self._dedupe_keys.get(block, _UNKNOWN)
-        if key is _UNKNOWN:
-            key = self._dedupe_keys[block] = dedupe_key(block) if self.dedupe else None
-        return key
+        self._chunks: dict[tuple[DocPath, str, str], Chunk] = {}
+        self._texts: dict[tuple, Chunk] = {}
+        self._lines: dict[tuple, str] = {}
 
     def bundle(self, selection: Selection) -> Bundle:
-        command = self.framework.documents[selection.command]
-        chunks = tuple((p, self.chunk(p.path, selection.tier, command.id)) for p in selection.chunks)
-        writer = _Writer(self, selection.tier, command.id, {p.path for p in selection.chunks})
-        for doc in self.framework.core:
-            writer.emit_top_level(doc.path)
+        chunks = tuple((p, self.chunk(p.path, selection)) for p in selection.chunks)
+        writer = _Writer(self, selection)
+        for path in selection.main:
+            writer.emit_top_level(path)
         writer.mark()
         for path in selection.sections:
             if path not in writer.seen_docs:
                 writer.emit_top_level(path)
+        for dropped in selection.dropped:
+            if not dropped.inline:
+                writer.emit_dropped(dropped.path)
         writer.mark()
-        if chunks:
-            writer.separate()
-            writer.structure(self.render_template("index.md.j2", chunks=[self._index_row(p, c) for p, c in chunks]))
-        writer.emit_top_level(selection.command)
-        return Bundle(command.id, selection.tier, selection, writer.finish(), chunks)
+        listed = [(p, c) for p, c in chunks if p.via in selection.immediate or p.via == p.path]
+        writer.index(listed)
+        if selection.entry.path:
+            writer.emit_top_level(selection.entry.path)
+        return Bundle(selection, writer.finish(), chunks)
 
-    def chunk(self, path: str, tier: str, command: str) -> Chunk:
-        """A deferred module's own text; shared by every bundle unless its text names the command."""
-        doc, documents = self.framework.documents[path], self.framework.documents
-        inside = embedded_paths(self.framework, self.renderer, path, tier, command)
-        key = (path, tier, command if any("command" in documents[p].template.variables for p in inside) else "")
+    def chunk(self, path: DocPath, selection: Selection) -> Chunk:
+        """A deferred module's own text, then what it offers in turn; shared by every bundle unless its
+        text names the entry."""
+        entry = selection.entry.id
+        names_entry = "command" in self.framework.documents[path].template.variables
+        key = (path, selection.tier, entry if names_entry else "")
         if key not in self._chunks:
-            writer = _Writer(self, tier, command, set())
-            writer.emit_doc(path)
-            self._chunks[key] = Chunk(path, doc.id, tier, writer.finish())
+            writer = self._chunk_writer(path, selection)
+            children = chunk_children(self.framework, self.renderings, selection.entry, selection.tier, path)
+            writer.index([(p, self._module_text(p.path, selection)) for p in children])
+            self._chunks[key] = Chunk(path, self.framework.documents[path].id, selection.tier, writer.finish())
         return self._chunks[key]
 
-    def render_template(self, name: str, **values) -> str:
-        return self.templates.get_template(name).render(**values)
+    def _module_text(self, path: DocPath, selection: Selection) -> Chunk:
+        """A module's own text as its chunk begins (without what it offers in turn)."""
+        key = (path, selection.tier, selection.entry.id, "text")
+        if key not in self._texts:
+            text = self._chunk_writer(path, selection).finish()
+            self._texts[key] = Chunk(path, self.framework.documents[path].id, selection.tier, text)
+        return self._texts[key]
 
-    def _index_row(self, placement: Placement, chunk: Chunk) -> dict:
+    def _chunk_writer(self, path: DocPath, selection: Selection) -> _Writer:
+        alone = Selection(replace(selection.entry, path=None), selection.tier, (), (), frozenset(), (), ())
+        writer = _Writer(self, alone)
+        writer.emit_doc(path)
+        return writer
+
+    def line(self, name: str, **values) -> str:
+        """One of the compiler's own lines, from the templates shipped in the package."""
+        key = (name, repr(sorted(values.items())))
+        if key not in self._lines:
+            self._lines[key] = self.templates.get_template(name).render(**values)
+        return self._lines[key]
+
+    def row(self, placement: Placement, chunk: Chunk) -> dict:
         doc = self.framework.documents[placement.path]
-        return {"id": doc.id, "load": placement.load, "when": doc.when, "tokens": chunk.content.tokens,
-                "cache_key": chunk.content.cache_key}
+        locator = self.names[placement.path] if self.locator is tool_locator else self.locator(chunk)
+        return {"id": doc.id, "locator": locator, "load": placement.load, "when": doc.when,
+                "tokens": chunk.content.tokens, "soft": placement.soft, "role": doc.role}
 
 
 class _Writer:
-    """Scratch state for one text: units in order, documents and blocks already written."""
+    """Scratch state for one text: units in order, documents and paragraphs already written."""
 
-    def __init__(self, assembler: Assembler, tier: str, command: str, deferred: set[str]):
-        self.a = assembler
-        self.tier, self.command, self.deferred = tier, command, deferred
+    def __init__(self, assembler: Assembler, selection: Selection):
+        self.a, self.selection = assembler, selection
+        self.tier, self.entry = selection.tier, selection.entry.id
         self.units: list[str] = []
-        self.kept: dict[str, list[str]] = {}
-        self.seen_docs: set[str] = set()
-        self.seen_blocks: set[str] = set()
-        self.marks: list[int] = []  # unit indexes where the core and the shared modules end
+        self.kept: dict[DocPath, list[str]] = {}
+        self.seen_docs: set[DocPath] = set()
+        self.paragraphs: dict[str, DocPath] = {}  # paragraph -> the file it first came from
+        self.marks: list[int] = []
+
+    def index(self, listed: list[tuple[Placement, Chunk]]) -> None:
+        """The list of modules on request, with what each is, when to load it, how, and its size."""
+        if listed:
+            self.separate()
+            self.structure(self.a.line("index.md.j2", how=self.a.how, rows=[self.a.row(p, c) for p, c in listed]))
 
     def mark(self) -> None:
-        """End a segment here (core, then shared modules); the rest is the command's part."""
+        """End a segment here (core, then shared modules); the rest is the entry's part."""
         self.separate()
         self.marks.append(len(self.units))
 
-    def emit_top_level(self, path: str) -> None:
+    def emit_top_level(self, path: DocPath) -> None:
         self.separate()
         self.emit_doc(path)
 
@@ -170,50 +224,78 @@ class _Writer:
         if self.units and not "".join(self.units[-2:]).endswith("\n\n"):
             self.structure("\n")
 
-    def emit_doc(self, path: str) -> None:
+    def emit_doc(self, path: DocPath) -> None:
         self.seen_docs.add(path)
         kept = self.kept.setdefault(path, [])
-        for piece in self.a.renderer.render(path, self.tier, self.command).pieces:
-            if piece.target is not None:
-                self.emit_reference(piece.target)
-                continue
-            self._emit_blocks(piece.blocks, kept)
+        dedupe = self.a.dedupe and self.a.framework.documents[path].format == "markdown"
+        for piece in self.a.renderings.get(self.a.framework, path, self.tier, self.entry).pieces:
+            if piece.ref is not None:
+                self.emit_reference(piece.ref)
+            else:
+                self._emit_blocks(path, piece.blocks, kept, dedupe and not piece.protected)
         if self.units and not self.units[-1].endswith("\n"):
             self.structure("\n")  # whatever follows starts on a line of its own
 
-    def _emit_blocks(self, blocks: tuple[str, ...], kept: list[str]) -> None:
-        """Append the blocks not already in this text (dedupe); the hottest loop of a build."""
-        key_of, seen, units = self.a.block_key, self.seen_blocks, self.units
-        for block in blocks:
-            key = key_of(block)
+    def _emit_blocks(self, path: DocPath, blocks: tuple[str, ...], kept: list[str], dedupe: bool) -> None:
+        index = 0
+        while index < len(blocks):
+            span = _unit_of(blocks, index) if dedupe else 1
+            unit = blocks[index:index + span]
+            key = dedupe_key(unit) if dedupe else None
             if key is not None:
-                if key in seen:
+                first = self.paragraphs.setdefault(key, path)
+                if first != path and self._pointer_pays(unit, first, key):
+                    index += span
                     continue
-                seen.add(key)
-            kept.append(block)
-            units.append(block)
+            kept.append(blocks[index])  # a section that stays is looked into: its parts may repeat
+            self.units.append(blocks[index])
+            index += 1
 
-    def emit_reference(self, target: str) -> None:
-        framework = self.a.framework
-        if not in_tier(framework, target, self.tier):
-            return  # pruned for this tier: the include leaves no trace
+    def _pointer_pays(self, unit: tuple[str, ...], first: DocPath, key: str) -> bool:
+        """Replace a repeated paragraph or section by a pointer to where it stands, when that is shorter."""
+        words = " ".join(key.split()[:POINTER_WORDS])
+        kind = "section" if heading_level(unit[0]) else "paragraph"
+        pointer = self.a.line("pointer.md.j2", id=self.a.names[first], words=words, kind=kind)
+        tail = unit[-1][len(unit[-1].rstrip("\n")):] or "\n"
+        line = pointer.rstrip("\n") + tail
+        if self.a.counter.count(line) >= self.a.counter.count_units(list(unit)):
+            return False
+        self.structure(line)
+        return True
+
+    def emit_reference(self, ref: Ref) -> None:
+        framework, target = self.a.framework, ref.target
         doc = framework.documents[target]
-        if target in self.seen_docs:
-            self.structure(self.a.render_template("reference.md.j2", id=doc.id))
-        elif target in self.deferred or doc.load != "immediate":
-            self.structure(self.a.render_template("deferred.md.j2", id=doc.id, load=doc.load, when=doc.when))
+        if not in_tier(framework, target, self.tier):
+            self.emit_dropped(target)
+        elif target in self.seen_docs:
+            self.structure(self.a.line("reference.md.j2", id=self.a.names[target]))
+        elif not self._loaded_here(target, doc.load):
+            self.structure(self.a.line("deferred.md.j2", id=self.a.names[target], how=self.a.how))
         else:
             self.emit_doc(target)
+
+    def _loaded_here(self, target: DocPath, load: str) -> bool:
+        """In a bundle, what selection made immediate (a module a command names is inlined where the core
+        imports it); in a chunk, what loads immediately by itself."""
+        if self.selection.main or self.selection.entry.path:
+            return target in self.selection.immediate
+        return load == "immediate"
+
+    def emit_dropped(self, path: DocPath) -> None:
+        doc = self.a.framework.documents[path]
+        tokens = self.a.renderings.written[path]
+        self.structure(self.a.line("dropped.md.j2", id=self.a.names[path], tokens=tokens, tier=self.tier,
+                                   from_tier=doc.tier))
 
     def structure(self, text: str) -> None:
         self.units.append(text)
 
-    def _share(self, path: str, kept: list[str]) -> DocShare:
-        rendered = self.a.renderer.render(path, self.tier, self.command)
+    def _share(self, path: DocPath, kept: list[str]) -> DocShare:
+        rendered = self.a.renderings.get(self.a.framework, path, self.tier, self.entry)
         everything = sum(len(p.blocks) for p in rendered.pieces)
-        # Nothing deduped away: what it emitted is its normalised text, already counted.
-        emitted = rendered.tokens.normalised if len(kept) == everything else self.a.counter.count_units(kept)
-        return DocShare(path, self.a.framework.documents[path].id, rendered.tokens, emitted)
+        emitted = rendered.tokens if len(kept) == everything else self.a.counter.count_units(kept)
+        return DocShare(path, self.a.framework.documents[path].id, rendered.stages, emitted)
 
     def finish(self) -> Text:
         counter = self.a.counter
@@ -222,8 +304,21 @@ class _Writer:
         bounds = [0, *self.marks, len(self.units)] if self.marks else []
         segments = tuple((part, "".join(self.units[start:end]), counter.count_units(self.units[start:end]))
                          for part, start, end in zip(SEGMENT_PARTS, bounds, bounds[1:]))
-        return Text.of("".join(self.units), total, docs, total - sum(d.emitted for d in docs),
-                       tuple((part, len(text.encode("utf-8")), tokens) for part, text, tokens in segments))
+        text = "".join(self.units)
+        data = text.encode("utf-8")
+        return Text(data, total, docs, total - sum(d.emitted for d in docs), hashlib.sha256(data).hexdigest(),
+                    tuple((part, len(t.encode("utf-8")), tokens) for part, t, tokens in segments))
+
+
+def _unit_of(blocks: tuple[str, ...], index: int) -> int:
+    """How many blocks from ``index`` make one dedupe unit: a whole section from its heading, else one."""
+    level = heading_level(blocks[index])
+    if not level:
+        return 1
+    end = index + 1
+    while end < len(blocks) and not 0 < heading_level(blocks[end]) <= level:
+        end += 1
+    return end - index
 
 
 def _template_environment() -> jinja2.Environment:

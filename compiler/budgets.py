@@ -1,4 +1,4 @@
-"""Token budgets per tier and per command: ok / warn / over, and what to cut when over."""
+"""Token budgets per tier and per entry: ok / warn / over, and what to cut when over."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from .assemble import Bundle
 from .graph import Framework
 
 MAX_CUT_HINTS = 5
+CUTTABLE_ROLES = ("module", "template", "reference", "skill", "rule", "agent", "command")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,7 @@ class CutHint:
 
 @dataclass(frozen=True, slots=True)
 class BudgetCheck:
-    command: str
+    command: str  # the entry's id
     tier: str
     tokens: int
     budget: int
@@ -34,17 +35,19 @@ def check_budgets(framework: Framework, bundles: tuple[Bundle, ...]) -> tuple[Bu
     users = Counter((b.tier, d.path) for b in bundles for d in b.content.docs)
     checks = []
     for bundle in bundles:
-        command = framework.documents[bundle.selection.command]
-        budget = config.budget_for(command.id, bundle.tier, command.budget_for(bundle.tier))
+        entry = bundle.selection.entry
+        own = framework.documents[entry.path].budget_for(bundle.tier) if entry.path else None
+        budget = config.budget_for(entry.id, bundle.tier, own)
         tokens = bundle.content.tokens
         status = "over" if tokens > budget else "warn" if tokens >= config.warn_at * budget else "ok"
         cut = _what_to_cut(framework, bundle, users) if status == "over" else ()
-        checks.append(BudgetCheck(command.id, bundle.tier, tokens, budget, status, cut))
+        checks.append(BudgetCheck(entry.id, bundle.tier, tokens, budget, status, cut))
     return tuple(checks)
 
 
 def _what_to_cut(framework: Framework, bundle: Bundle, users: Counter) -> tuple[CutHint, ...]:
-    modules = [d for d in bundle.content.docs if framework.documents[d.path].kind == "module"]
+    entry = bundle.selection.entry.path
+    modules = [d for d in bundle.content.docs if d.path != entry and framework.documents[d.path].role != "core"]
     largest = sorted(modules, key=lambda d: (-d.emitted, d.id))[:MAX_CUT_HINTS]
     alone = sorted((d for d in modules if users[(bundle.tier, d.path)] == 1), key=lambda d: (-d.emitted, d.id))
     hints = [CutHint(d.id, d.path, d.emitted, "largest") for d in largest]

@@ -1,4 +1,7 @@
-"""The ``tokeffc`` command: a thin layer over the library. Errors become one line and an exit code."""
+"""The ``tokeffc`` command: a thin layer over the library. Errors become one line and an exit code.
+
+Commands import what they need when they run, so ``tokeffc --help`` and the release readers stay light.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,12 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import Progress as RichProgress
 
 from . import __version__
-from .config import PASS_NAMES
-from .errors import EXIT_BAD_INPUT, EXIT_GATE, TokeffcError
-from .pipeline import BuildOptions, BuildResult, build_release, compile_framework
-from .report import build_report, bundle_table, over_budget_lines, release_table, stats_report, stats_tables
-from .scaffold import create_starter
+from .errors import ExitCode, TokeffcError
+from .passes import PASS_NAMES as PASS_CHOICES
+from .presets import NAMES as PRESET_CHOICES
 
-EXIT_INTERNAL = 4
 PROGRESS_THRESHOLD = 24  # bundles; fewer build too fast for a bar to help
 
 
@@ -36,13 +34,13 @@ class _ErrorBoundary(click.Group):
             raise
         except RecursionError:
             click.echo("error: the framework nests too deeply to compile; flatten its includes", err=True)
-            ctx.exit(EXIT_BAD_INPUT)
+            ctx.exit(ExitCode.BAD_INPUT)
         except Exception as exc:  # a bug in tokeffc, not in the input
             if os.environ.get("TOKEFFC_DEBUG"):
                 raise
             click.echo(f"error: internal error: {type(exc).__name__}: {exc}; rerun with TOKEFFC_DEBUG=1 and "
                        "report it", err=True)
-            ctx.exit(EXIT_INTERNAL)
+            ctx.exit(ExitCode.INTERNAL)
 
 
 @click.group(cls=_ErrorBoundary)
@@ -57,10 +55,12 @@ def _compile_options(command):
         click.argument("root", type=click.Path(file_okay=False, path_type=Path), default="."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="Config file to use instead of ROOT/tokeffc.yaml."),
+        click.option("--preset", type=click.Choice(PRESET_CHOICES),
+                     help="A layout to read ROOT as (works with no tokeffc.yaml; a config's keys override it)."),
         click.option("--release-version", help="Override the config's version (SemVer)."),
         click.option("--command", "commands", multiple=True, help="Only this command (repeatable)."),
         click.option("--tier", "tiers", multiple=True, help="Only this tier (repeatable)."),
-        click.option("--no-pass", "disabled_passes", multiple=True, type=click.Choice(PASS_NAMES),
+        click.option("--no-pass", "disabled_passes", multiple=True, type=click.Choice(PASS_CHOICES),
                      help="Turn an optimisation pass off (repeatable)."),
         click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of tables."),
     ]
@@ -69,55 +69,69 @@ def _compile_options(command):
     return command
 
 
+def _options(config_path, preset, release_version, commands, tiers, disabled_passes, exclude=()):
+    from .pipeline import BuildOptions
+
+    return BuildOptions(config_path, release_version, commands, tiers, disabled_passes,
+                        tuple(p.resolve() for p in exclude), preset)
+
+
 @main.command()
 @_compile_options
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
-              show_default=True, help="Output folder for the release and its .tokb archive.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder for the release and its .tokb archive (default: ROOT/dist).")
 @click.option("--allow-over", is_flag=True, help="Write the release even when a bundle is over budget (exit 0).")
-def build(root, config_path, release_version, commands, tiers, disabled_passes, as_json, out_dir, allow_over):
+def build(root, config_path, preset, release_version, commands, tiers, disabled_passes, as_json, out_dir,
+          allow_over):
     """Compile ROOT into dist/<name>/<version>/ and dist/<name>-<version>.tokb."""
-    options = BuildOptions(config_path, release_version, commands, tiers, disabled_passes, (out_dir.resolve(),))
+    from .pipeline import build_release
+
+    out_dir = out_dir if out_dir is not None else root / "dist"
+    options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (out_dir,))
     with _ProgressBar(as_json) as progress:
         result, folder, archive = build_release(root, out_dir, options, allow_over=allow_over, progress=progress)
     _show(result, folder, archive, as_json)
     if result.over_budget and not allow_over:
         click.echo("error: bundles over budget; nothing written (cut the modules above, raise the budget, "
                    "or pass --allow-over)", err=True)
-        sys.exit(EXIT_GATE)
+        sys.exit(ExitCode.GATE)
 
 
 @main.command()
 @_compile_options
-def check(root, config_path, release_version, commands, tiers, disabled_passes, as_json):
+def check(root, config_path, preset, release_version, commands, tiers, disabled_passes, as_json):
     """Validate ROOT and check budgets without writing anything (for pre-commit and CI)."""
-    # Leave out dist/ when it sits in ROOT, as build does with its output folder.
-    options = BuildOptions(config_path, release_version, commands, tiers, disabled_passes, (Path("dist").resolve(),))
+    from .pipeline import compile_framework
+
+    options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (root / "dist",))
     with _ProgressBar(as_json) as progress:
         result = compile_framework(root, options, progress)
     _show(result, None, None, as_json)
     if result.over_budget:
-        sys.exit(EXIT_GATE)
+        sys.exit(ExitCode.GATE)
 
 
 @main.command()
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file to use instead of ROOT/tokeffc.yaml.")
-@click.option("--no-pass", "disabled_passes", multiple=True, type=click.Choice(PASS_NAMES),
+@click.option("--preset", type=click.Choice(PRESET_CHOICES), help="A layout to read ROOT as.")
+@click.option("--no-pass", "disabled_passes", multiple=True, type=click.Choice(PASS_CHOICES),
               help="Turn an optimisation pass off (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of tables.")
-def stats(root, config_path, disabled_passes, as_json):
-    """Where ROOT's tokens go: by kind and module, repeated blocks, and recommendations."""
+def stats(root, config_path, preset, disabled_passes, as_json):
+    """Where ROOT's tokens go: by kind and module, what is always loaded, repeated blocks, recommendations."""
+    from .pipeline import compile_framework
+    from .report import stats_grids, stats_report
     from .stats import collect_stats
 
-    result = compile_framework(root, BuildOptions(config_path=config_path, disabled_passes=disabled_passes))
+    result = compile_framework(root, _options(config_path, preset, None, (), (), disabled_passes, (root / "dist",)))
     report = collect_stats(result)
     if as_json:
         click.echo(json.dumps(stats_report(report), indent=2, sort_keys=True))
         return
-    console = _console()
-    for table in stats_tables(report):
-        console.print(table)
+    for grid in stats_grids(report):
+        _print_grid(grid)
 
 
 @main.command()
@@ -125,18 +139,21 @@ def stats(root, config_path, disabled_passes, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
 def inspect(archive, as_json):
     """List a release (.tokb, folder or manifest.json) and verify every file's sha256."""
+    from .manifest import read_manifest
+    from .report import release_grid
     from .runtime import Release
 
     release = Release.open(archive)
-    manifest = release.manifest
+    manifest = read_manifest(json.dumps(release.manifest).encode()) if isinstance(release.manifest, dict) \
+        else release.manifest
     if as_json:
-        click.echo(json.dumps({"release_id": release.release_id, "verified": True, "framework": manifest["framework"],
-                               "version": manifest["version"], "files": manifest["files"]}, indent=2, sort_keys=True))
+        click.echo(json.dumps({"release_id": release.release_id, "verified": True, "framework": manifest.framework,
+                               "version": manifest.version, "files": dict(manifest.files)}, indent=2,
+                              sort_keys=True))
         return
-    console = _console()
-    console.print(f"{manifest['framework']} {manifest['version']}  release {release.release_id[:16]}  "
-                  f"({len(manifest['files'])} files, all sha256 verified)", highlight=False)
-    console.print(release_table(manifest))
+    click.echo(f"{manifest.framework} {manifest.version}  release {release.release_id[:16]}  "
+               f"({len(manifest.files)} files, all sha256 verified)")
+    _print_grid(release_grid(manifest))
 
 
 @main.command()
@@ -144,39 +161,63 @@ def inspect(archive, as_json):
 @click.option("--name", help="Framework name (default: the folder's name).")
 def init(directory, name):
     """Create a starter framework in DIRECTORY (refuses to overwrite a tokeffc.yaml)."""
+    from .scaffold import create_starter
+
     created = create_starter(directory, name)
     click.echo(f"created {len(created)} files in {directory}; next: tokeffc build {directory}")
 
 
-def _show(result: BuildResult, folder, archive, as_json: bool) -> None:
+def _show(result, folder, archive, as_json: bool) -> None:
+    from .report import build_report, bundle_grid, over_budget_lines
+
+    manifest = result.manifest
+    warnings = tuple(n.one_line(str(result.framework.config.root)) for n in result.notices)
     if as_json:
-        click.echo(json.dumps(build_report(result, folder, archive), indent=2, sort_keys=True))
+        click.echo(json.dumps(build_report(manifest, result.release.release_id, result.passes,
+                                           bool(result.over_budget), folder, archive, warnings),
+                              indent=2, sort_keys=True))
         return
-    console = _console()
-    console.print(bundle_table(result))
-    for line in over_budget_lines(result):
-        console.print(line, highlight=False, markup=False)
-    unreached = result.framework.unreached
+    _print_grid(bundle_grid(manifest, _width()))
+    for line in over_budget_lines(manifest):
+        click.echo(line)
+    for line in warnings[:20]:
+        click.echo(f"warning: {line}", err=True)
+    if len(warnings) > 20:
+        click.echo(f"warning: and {len(warnings) - 20} more (all in the manifest's 'warnings')", err=True)
+    unreached = manifest.unreached
     if unreached:
         listed = ", ".join(unreached[:5]) + (f" and {len(unreached) - 5} more" if len(unreached) > 5 else "")
-        console.print(f"warning: {len(unreached)} module(s) no command reaches: {listed} "
-                      "(all in the manifest's 'unreached'; see 'tokeffc stats')", highlight=False, markup=False)
+        click.echo(f"note: {len(unreached)} file(s) no reference reaches: {listed} (the manifest's 'unreached'; "
+                   "see 'tokeffc stats')")
     if folder:
-        console.print(f"release {result.release.release_id[:16]} written to {folder} and {archive}",
-                      highlight=False, markup=False)
+        click.echo(f"release {result.release.release_id[:16]} written to {folder} and {archive}")
 
 
-def _console() -> Console:
-    # Off a terminal (CI logs, pipes) rich would wrap at 80 columns; tables read better whole.
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
+def _is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _width() -> int:
+    return os.get_terminal_size().columns if _is_terminal() else 200
+
+
+def _print_grid(grid) -> None:
+    """rich on a terminal; aligned plain text in logs and pipes (nothing wrapped or cut)."""
+    from .report import plain_text, rich_table
+
+    if _is_terminal():
+        from rich.console import Console
+
+        Console().print(rich_table(grid))
+    else:
+        click.echo(plain_text(grid), nl=False)
 
 
 class _ProgressBar:
     """A rich progress bar on a terminal for long builds; a no-op callback otherwise."""
 
     def __init__(self, quiet: bool):
-        self.enabled = not quiet and Console(stderr=True).is_terminal
+        self.enabled = not quiet and sys.stderr.isatty()
         self.bar = None
 
     def __enter__(self):
@@ -186,7 +227,10 @@ class _ProgressBar:
         if not self.enabled or total < PROGRESS_THRESHOLD:
             return
         if self.bar is None:
-            self.bar = RichProgress(console=Console(stderr=True), transient=True)
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("assembling bundles", total=total)
         self.bar.update(self.task, completed=done)

@@ -1,24 +1,30 @@
-"""Load and validate ``tokeffc.yaml`` once, up front, reporting every problem at once."""
+"""Load and validate ``tokeffc.yaml`` (and the preset it names) once, up front, reporting every problem at once."""
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Span, TokeffcError
+from .errors import Problems, Span, TokeffcError, UsageError
+from .passes import PASS_BY_NAME, PASS_NAMES, PASSES
+from .presets import NAMES as PRESETS
+from .rules import ROLES, Extractor, Rule, RuleReader, first_rule
 
 CONFIG_NAME = "tokeffc.yaml"
 # libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LOAD_KINDS = ("immediate", "on_demand", "lazy")  # most eager first
-PASS_NAMES = ("normalise", "dedupe", "checkpoints")
 MAX_FILE_BYTES = 4 * 1024 * 1024
+BASELINES = ("host", "all")
+ON_MISSING = ("error", "warn")
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SEMVER_RE = re.compile(
@@ -27,11 +33,14 @@ SEMVER_RE = re.compile(
 )
 DEFAULT_TIERS = {"minimal": {"budget": 20000}, "standard": {"budget": 50000}, "full": {"budget": 100000}}
 TOP_KEYS = (
-    "name", "version", "encoding", "encoding_sha256", "core", "commands", "modules", "exclude",
+    "preset", "name", "version", "encoding", "encoding_sha256", "core", "commands", "modules", "exclude",
     "tiers", "warn_at", "budgets", "aliases", "search_paths", "declared_load", "passes", "reasoning_headings",
-    "max_file_bytes",
+    "max_file_bytes", "rules", "extractors", "external", "on_missing", "baseline", "entries", "listing",
+    "offered", "session", "agent_commands", "resolve_by_name", "templating", "front_matter", "session_hooks",
 )
 TIER_KEYS = ("budget", "compress")
+LIST_KEYS = ("rules", "extractors")  # a preset's entries come after the user's (first match wins)
+MAP_KEYS = ("aliases",)  # merged key by key, the user's winning
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +68,24 @@ class Config:
     aliases: tuple[tuple[str, str], ...]
     search_paths: tuple[str, ...]  # folders tried, in order, for a reference found nowhere else
     declared_load: str  # the load of dependencies declared in fenced YAML (BMAD-style)
-    passes: tuple[str, ...]
+    passes: tuple[str, ...]  # the passes that run, in PASSES order
     reasoning_headings: tuple[str, ...]
     max_file_bytes: int = MAX_FILE_BYTES
+    preset: str | None = None
+    rules: tuple[Rule, ...] = ()
+    extractors: tuple[Extractor, ...] = ()
+    external: tuple[str, ...] = ()  # paths that exist only at run time: references to them stay literal
+    on_missing: str = "error"
+    baseline: str = "all"  # host: what the host loads today; all: core + every module + the entry
+    entries: tuple[str, ...] = ("command",)  # roles that get bundles of their own
+    listing: tuple[str, ...] = ()  # roles the host lists (name + description) in every session
+    offered: tuple[str, ...] = ()  # roles offered as chunks in every bundle
+    session: bool = False  # also build what loads at session start, as the bundle "_session"
+    agent_commands: bool = False  # a bundle per command an agent declares (BMAD)
+    resolve_by_name: bool = False  # a reference found nowhere else may name a unique file by its name
+    templating: bool = True  # tokeffc's own tags in bodies (rules can turn it off per glob)
+    front_matter: str = "host"  # host: read it as metadata; content: keep it as the file's text
+    session_hooks: bool = False  # files a SessionStart hook injects are loaded in every session
     source_text: str = field(default="", repr=False)
     key_lines: tuple[tuple[str, int], ...] = field(default=(), repr=False)  # top-level key -> line
 
@@ -80,6 +104,9 @@ class Config:
     def tier_rank(self, name: str) -> int:
         return self.tier_names.index(name)
 
+    def rule_for(self, path: str) -> Rule | None:
+        return first_rule(self.rules, path)
+
     def budget_for(self, command: str, tier: str, override: int | None = None) -> int:
         """A command's budget: its front matter ``budget``, else ``budgets:``, else the tier's."""
         if override is not None:
@@ -92,31 +119,59 @@ class Config:
         return self.tier(tier).budget
 
 
-def load_config(root: Path, config_path: Path | None = None, *, release_version: str | None = None) -> Config:
-    """Read the framework's config; raise :class:`ConfigError` listing every problem."""
+def load_config(root: Path, config_path: Path | None = None, *, release_version: str | None = None,
+                preset: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read the framework's config (or only a preset); raise :class:`Problems` listing every problem."""
     root = Path(root)
     if not root.is_dir():
         raise TokeffcError(f"framework root '{root}' is not a folder", hint="pass the folder that holds tokeffc.yaml")
     path = Path(config_path) if config_path else root / CONFIG_NAME
-    if not path.is_file():
+    where = Path(os.path.relpath(path, root))  # spans are relative to the root, like every span
+    if path.is_file():
+        text = _read_config_text(path, where)
+        data, lines = _parse_yaml(text, where)
+    elif preset or config_path is None and overrides:
+        text, data, lines = "", {}, {}
+    else:
         raise TokeffcError(
-            f"no {path.name} in '{root}'", Span(str(path)),
-            "create one with 'tokeffc init DIR', or pass --config FILE",
+            f"no {path.name} in '{root}'", Span(str(where)),
+            f"create one with 'tokeffc init DIR', or pass --preset ({', '.join(PRESETS)}) or --config FILE",
         )
-    text = _read_config_text(path)
-    data, lines = _parse_yaml(text, path)
-    checker = _Checker(str(path), lines)
+    data = {**(overrides or {}), **data}
+    preset_name = preset or data.get("preset")
+    checker = _Checker(str(where), lines)
+    if preset_name is not None:
+        data = {**merge_preset(data, checker.preset(preset_name)), "preset": preset_name}
     config = checker.build(root.resolve(), path, data, text, release_version)
     if checker.problems:
-        raise ConfigError(sorted(checker.problems, key=lambda p: p.span.line))
+        raise Problems(checker.problems)
     return config
 
 
-def _read_config_text(path: Path) -> str:
+def load_preset(name: str) -> dict[str, Any]:
+    """A preset's settings, as shipped in the package (``compiler/presets/<name>.yaml``)."""
+    text = (resources.files("tokeffc.presets") / f"{name}.yaml").read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=SAFE_LOADER)
+    return data if isinstance(data, dict) else {}
+
+
+def merge_preset(user: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
+    """The preset overridden key by key by the user's config (lists of rules: the user's first)."""
+    merged = {**preset, **user}
+    for key in LIST_KEYS:
+        if key in user and key in preset and isinstance(user[key], list) and isinstance(preset[key], list):
+            merged[key] = [*user[key], *preset[key]]
+    for key in MAP_KEYS:
+        if isinstance(user.get(key), dict) and isinstance(preset.get(key), dict):
+            merged[key] = {**preset[key], **user[key]}
+    return merged
+
+
+def _read_config_text(path: Path, where: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TokeffcError(f"not UTF-8 (byte {exc.start})", Span(str(path), 1), "save the config as UTF-8") from None
+        raise TokeffcError(f"not UTF-8 (byte {exc.start})", Span(str(where), 1), "save the config as UTF-8") from None
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -145,13 +200,18 @@ def describe_yaml_error(exc: yaml.YAMLError, first_line: int = 1) -> tuple[str, 
 
 
 def key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """Map every mapping key path (``("tiers", "minimal")``) to its 1-based line."""
+    """Map every mapping key path (``("tiers", "minimal")``) and list item (``("rules", "0")``) to its line."""
     lines: dict[tuple[str, ...], int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (*prefix, str(key_node.value))
             lines[key] = key_node.start_mark.line + 1
             lines.update(key_lines(value_node, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = (*prefix, str(index))
+            lines[key] = item.start_mark.line + 1
+            lines.update(key_lines(item, key))
     return lines
 
 
@@ -174,15 +234,28 @@ class _Checker:
                 hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(allowed)}"
                 self.problem((*prefix, key), f"unknown key '{'.'.join((*prefix, key))}'", hint)
 
+    def preset(self, name: Any) -> dict[str, Any]:
+        if name not in PRESETS:
+            close = difflib.get_close_matches(str(name), PRESETS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"presets: {', '.join(PRESETS)}"
+            if not self.lines:  # --preset on the command line
+                raise UsageError(f"unknown preset '{name}'", hint=hint)
+            self.problem(("preset",), f"unknown preset '{name}'", hint)
+            return {}
+        return load_preset(name)
+
     def build(self, root: Path, path: Path, data: dict, text: str, release_version: str | None) -> Config:
         self.unknown_keys(data, TOP_KEYS, ())
         tiers = self.tiers(data.get("tiers", DEFAULT_TIERS))
         tier_names = tuple(t.name for t in tiers)
+        preset = data.get("preset") if data.get("preset") in PRESETS else None
+        name = self.name(data.get("name", _default_name(root) if preset else None))
+        reader = RuleReader(self.problem, self.lines, tier_names, LOAD_KINDS, name)
         return Config(
             root=root,
             path=path,
-            name=self.name(data.get("name")),
-            version=self.version(release_version or data.get("version")),
+            name=name,
+            version=self.version(release_version or data.get("version", "0.0.0" if preset else None)),
             encoding=self.string(data, "encoding", "cl100k_base"),
             encoding_sha256=self.sha256(data.get("encoding_sha256")),
             core=self.paths(data, "core", ()),
@@ -194,11 +267,26 @@ class _Checker:
             budgets=self.budgets(data.get("budgets", {}), tier_names),
             aliases=self.aliases(data.get("aliases", {})),
             search_paths=self.paths(data, "search_paths", ()),
-            declared_load=self.load_kind(data.get("declared_load", "on_demand")),
+            declared_load=self.choice(data, "declared_load", LOAD_KINDS, "on_demand"),
             passes=self.passes(data.get("passes", {})),
             reasoning_headings=self.paths(data, "reasoning_headings", ()),
             max_file_bytes=self.positive_int(data, "max_file_bytes", MAX_FILE_BYTES),
-            source_text=text,
+            preset=preset,
+            rules=reader.rules(data.get("rules", [])),
+            extractors=reader.extractors(data.get("extractors", [])),
+            external=self.paths(data, "external", ()),
+            on_missing=self.choice(data, "on_missing", ON_MISSING, "error"),
+            baseline=self.choice(data, "baseline", BASELINES, "all"),
+            entries=self.roles(data, "entries", ("command",)),
+            listing=self.roles(data, "listing", ()),
+            offered=self.roles(data, "offered", ()),
+            session=self.flag(data, "session", False),
+            agent_commands=self.flag(data, "agent_commands", False),
+            resolve_by_name=self.flag(data, "resolve_by_name", False),
+            templating=self.flag(data, "templating", True),
+            front_matter=self.choice(data, "front_matter", ("host", "content"), "host"),
+            session_hooks=self.flag(data, "session_hooks", False),
+            source_text=text + (json.dumps(data, sort_keys=True, default=str) if preset else ""),
             key_lines=tuple((key[0], line) for key, line in self.lines.items() if len(key) == 1),
         )
 
@@ -223,6 +311,28 @@ class _Checker:
             return default
         return value
 
+    def choice(self, data: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
+        value = data.get(key, default)
+        if value not in allowed:
+            self.problem((key,), f"'{key}' must be one of {', '.join(allowed)}", f"got {value!r}")
+            return default
+        return value
+
+    def flag(self, data: dict, key: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.problem((key,), f"'{key}' must be true or false", f"got {value!r}")
+            return default
+        return value
+
+    def roles(self, data: dict, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        values = self.paths(data, key, default)
+        unknown = [v for v in values if v not in ROLES]
+        if unknown:
+            self.problem((key,), f"'{key}' names unknown role '{unknown[0]}'", f"roles: {', '.join(ROLES)}")
+            return default
+        return values
+
     def sha256(self, value: Any) -> str | None:
         if value is None:
             return None
@@ -245,13 +355,17 @@ class _Checker:
         if not isinstance(value, dict) or not value:
             self.problem(("tiers",), "'tiers' must map tier names to {budget: N}", "e.g. minimal: {budget: 20000}")
             value = DEFAULT_TIERS
-        names = [str(n) for n in value]
+        names = list(value)
         tiers = []
         for index, name in enumerate(names):
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.problem(("tiers", str(name)), f"tier name {name!r} must match [a-z0-9][a-z0-9-]*",
+                             "e.g. minimal")
+                continue
             spec = value[name] if isinstance(value[name], dict) else {"budget": value[name]}
             self.unknown_keys(spec, TIER_KEYS, ("tiers", name))
             budget = spec.get("budget")
-            if not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
+            if not _positive_int(budget):
                 self.problem(("tiers", name), f"tier '{name}' needs a positive integer budget", "e.g. {budget: 20000}")
                 budget = 1
             compress = spec.get("compress", index < len(names) - 1)
@@ -263,13 +377,7 @@ class _Checker:
             if later.budget < earlier.budget:
                 self.problem(("tiers", later.name), f"tier '{later.name}' has a smaller budget than '{earlier.name}'",
                              "list tiers smallest first")
-        return tuple(tiers)
-
-    def load_kind(self, value: Any) -> str:
-        if value not in LOAD_KINDS:
-            self.problem(("declared_load",), f"'declared_load' must be one of {', '.join(LOAD_KINDS)}", "")
-            return "on_demand"
-        return value
+        return tuple(tiers) or tuple(Tier(n, s["budget"], n != "full") for n, s in DEFAULT_TIERS.items())
 
     def warn_at(self, value: Any) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1:
@@ -279,7 +387,7 @@ class _Checker:
 
     def positive_int(self, data: dict, key: str, default: int) -> int:
         value = data.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not _positive_int(value):
             self.problem((key,), f"'{key}' must be a positive integer", f"default is {default}")
             return default
         return value
@@ -290,7 +398,7 @@ class _Checker:
             return ()
         result = []
         for command in sorted(map(str, value)):
-            per_tier = value[command]
+            per_tier = value.get(command, value.get(_original_key(value, command)))
             if not isinstance(per_tier, dict):
                 self.problem(("budgets", command), f"budgets.{command} must map tiers to tokens", "")
                 continue
@@ -300,7 +408,7 @@ class _Checker:
                     close = difflib.get_close_matches(str(tier), tier_names, n=1)
                     hint = f"did you mean '{close[0]}'?" if close else f"tiers are: {', '.join(tier_names)}"
                     self.problem(("budgets", command, str(tier)), f"unknown tier '{tier}' in budgets.{command}", hint)
-                elif not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
+                elif not _positive_int(budget):
                     self.problem(("budgets", command, str(tier)),
                                  f"budgets.{command}.{tier} must be a positive integer", "")
                 else:
@@ -318,13 +426,26 @@ class _Checker:
     def passes(self, value: Any) -> tuple[str, ...]:
         if not isinstance(value, dict):
             self.problem(("passes",), "'passes' must map pass names to true/false", "e.g. passes: {dedupe: false}")
-            return PASS_NAMES
+            return tuple(p.name for p in PASSES if p.default)
         self.unknown_keys(value, PASS_NAMES, ("passes",))
         enabled = []
         for name in PASS_NAMES:
-            flag = value.get(name, True)
+            flag = value.get(name, PASS_BY_NAME[name].default)
             if not isinstance(flag, bool):
                 self.problem(("passes", name), f"passes.{name} must be true or false", "")
             elif flag:
                 enabled.append(name)
         return tuple(enabled)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _original_key(mapping: dict, text: str) -> Any:
+    return next((k for k in mapping if str(k) == text), text)
+
+
+def _default_name(root: Path) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-")
+    return name if name and name[0].isalnum() else "framework"

@@ -1,19 +1,21 @@
-"""Turn assembled bundles into release files and ``manifest.json`` (sorted keys, no timestamps)."""
+"""Turn assembled bundles into release files and their typed ``manifest.json``."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
 from . import __version__
-from .assemble import Bundle, Chunk
+from .assemble import Bundle, Chunk, Text
+from .baseline import Baselines
 from .budgets import BudgetCheck
+from .errors import Notice
 from .graph import Framework
-from .rendering import Renderer
-
-MANIFEST_SCHEMA = "tokeffc.manifest/1"
-MANIFEST_NAME = "manifest.json"
+from .manifest import (SCHEMA, Baseline, BundleEntry, ChunkEntry, CutHint, DocEntry, DroppedEntry, Manifest,
+                       ModuleShare, PassRun, RefEntry, Segment, TierInfo, cache_key)
+from .manifest import MANIFEST_NAME as MANIFEST_NAME
+from .passes import PASS_BY_NAME
+from .rendering import Renderings
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,7 @@ class ReleaseFiles:
     """Everything a release folder holds, as bytes by relative path."""
 
     files: tuple[tuple[str, bytes], ...]  # sorted by path; manifest.json included
+    manifest: Manifest
 
     @property
     def manifest_bytes(self) -> bytes:
@@ -31,18 +34,24 @@ class ReleaseFiles:
         return hashlib.sha256(self.manifest_bytes).hexdigest()
 
 
-def emit_release(framework: Framework, renderer: Renderer, bundles: tuple[Bundle, ...],
-                 checks: tuple[BudgetCheck, ...], passes: tuple[str, ...]) -> ReleaseFiles:
+@dataclass(frozen=True, slots=True)
+class BuildFacts:
+    """What the manifest records besides the bundles: passes, baselines, counts as written, notices."""
+
+    passes: tuple[str, ...]
+    baselines: Baselines
+    renderings: Renderings
+    notices: tuple[Notice, ...]
+
+
+def emit_release(framework: Framework, bundles: tuple[Bundle, ...], checks: tuple[BudgetCheck, ...],
+                 facts: BuildFacts) -> ReleaseFiles:
     files = {b.file: b.content.data for b in bundles}
     for chunk in _all_chunks(bundles):
         files[chunk.file] = chunk.content.data
-    manifest = build_manifest(framework, renderer, bundles, checks, passes, files)
-    files[MANIFEST_NAME] = dump_json(manifest)
-    return ReleaseFiles(tuple(sorted(files.items())))
-
-
-def dump_json(data: dict) -> bytes:
-    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    manifest = build_manifest(framework, bundles, checks, facts, files)
+    files[MANIFEST_NAME] = manifest.to_json()
+    return ReleaseFiles(tuple(sorted(files.items())), manifest)
 
 
 def source_hash(framework: Framework) -> str:
@@ -52,87 +61,98 @@ def source_hash(framework: Framework) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(framework: Framework, renderer: Renderer, bundles: tuple[Bundle, ...],
-                   checks: tuple[BudgetCheck, ...], passes: tuple[str, ...], files: dict[str, bytes]) -> dict:
-    config = framework.config
-    written = renderer.written_counts()
-    return {
-        "schema": MANIFEST_SCHEMA,
-        "framework": config.name,
-        "version": config.version,
-        "compiler": f"tokeffc {__version__}",
-        "encoding": config.encoding,
-        "source_hash": source_hash(framework),
-        "passes": list(passes),
-        "warn_at": config.warn_at,
-        "tiers": {t.name: {"budget": t.budget, "compress": t.compress, "rank": i} for i, t in enumerate(config.tiers)},
-        "baseline": _baseline(framework, written),
-        "bundles": [_bundle_entry(framework, b, c, written) for b, c in zip(bundles, checks)],
-        "modules": {d.id: _doc_entry(d, written) for d in framework.documents.values() if d.kind != "command"},
-        "commands": {d.id: {**_doc_entry(d, written), "meta": dict(d.meta)} for d in framework.commands},
-        "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
-        "unreached": [framework.documents[p].id for p in framework.unreached],
-    }
+def build_manifest(framework: Framework, bundles: tuple[Bundle, ...], checks: tuple[BudgetCheck, ...],
+                   facts: BuildFacts, files: dict[str, bytes]) -> Manifest:
+    config, written = framework.config, facts.renderings.written
+    entry_roles = config.entries
+    tokens_of = {(b.entry, b.tier): b.content.tokens for b in bundles}
+    baselines = facts.baselines
+    return Manifest(
+        schema=SCHEMA,
+        framework=config.name,
+        version=config.version,
+        compiler=f"tokeffc {__version__}",
+        encoding=config.encoding,
+        source_hash=source_hash(framework),
+        preset=config.preset,
+        passes=tuple(PassRun(name, PASS_BY_NAME[name].lossless) for name in facts.passes),
+        warn_at=config.warn_at,
+        tiers={t.name: TierInfo(t.budget, t.compress, i) for i, t in enumerate(config.tiers)},
+        baseline=Baseline(baselines.kind, baselines.rule,
+                          tuple(framework.documents[p].id for p in baselines.always), baselines.always_tokens),
+        bundles=tuple(_bundle_entry(framework, b, c, facts, tokens_of) for b, c in zip(bundles, checks)),
+        modules={d.id: _doc_entry(d, written) for d in framework.documents.values() if d.role not in entry_roles},
+        commands={d.id: _doc_entry(d, written) for d in framework.documents.values() if d.role in entry_roles},
+        files={path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+        unreached=tuple(framework.documents[p].id for p in framework.unreached),
+        external=tuple(RefEntry(u.written, str(u.span), u.kind) for u in framework.external),
+        missing=tuple(RefEntry(u.written, str(u.span), u.kind) for u in framework.missing),
+        soft=_soft_references(framework),
+        warnings=tuple(n.one_line() for n in facts.notices),
+    )
 
 
-def bundle_baseline(framework: Framework, command_path: str, written: dict[str, int]) -> int:
-    """What loads with no compiler: core, every module and the command, each file as written."""
-    shared = sum(n for p, n in written.items() if framework.documents[p].kind != "command")
-    return shared + written[command_path]
+def _bundle_entry(framework: Framework, bundle: Bundle, check: BudgetCheck, facts: BuildFacts,
+                  tokens_of: dict) -> BundleEntry:
+    content, selection = bundle.content, bundle.selection
+    entry = selection.entry
+    baseline = facts.baselines.per_entry[entry.id]
+    return BundleEntry(
+        command=entry.id, tier=bundle.tier, path=bundle.file, sha256=content.sha256, cache_key=content.cache_key,
+        tokens=content.tokens, budget=check.budget, status=check.status, baseline_tokens=baseline,
+        saved=savings(content, baseline, facts.passes),
+        modules=tuple(ModuleShare(d.id, d.path, framework.documents[d.path].role, _placement(selection, d.path),
+                                  d.emitted, _pass_savings(d.saved, facts.passes)) for d in content.docs),
+        chunks=tuple(_chunk_entry(framework, placement, chunk) for placement, chunk in bundle.chunks),
+        dropped=tuple(DroppedEntry(framework.documents[d.path].id, framework.documents[d.path].tier,
+                                   facts.renderings.written[d.path]) for d in selection.dropped),
+        cut=tuple(CutHint(h.id, h.path, h.tokens, h.reason) for h in check.cut),
+        segments=tuple(Segment(part, size, tokens) for part, size, tokens in content.segments),
+        role=entry.role, parent=entry.parent,
+        parent_tokens=tokens_of.get((entry.parent, bundle.tier)) if entry.parent else None,
+    )
 
 
-def _baseline(framework: Framework, written: dict[str, int]) -> dict:
-    kinds = {kind: sum(n for p, n in written.items() if framework.documents[p].kind == kind)
-             for kind in ("core", "module", "command")}
-    return {"core": kinds["core"], "modules": kinds["module"], "commands": kinds["command"],
-            "rule": "core + every module + the command, each file as written"}
-
-
-def _bundle_entry(framework: Framework, bundle: Bundle, check: BudgetCheck, written: dict[str, int]) -> dict:
-    content = bundle.content
-    baseline = bundle_baseline(framework, bundle.selection.command, written)
-    return {
-        "command": bundle.command,
-        "tier": bundle.tier,
-        "path": bundle.file,
-        "sha256": content.sha256,
-        "cache_key": content.cache_key,
-        "tokens": content.tokens,
-        "budget": check.budget,
-        "status": check.status,
-        "baseline_tokens": baseline,
-        "saved": savings(content, baseline),
-        "modules": [{"id": d.id, "path": d.path, "kind": framework.documents[d.path].kind, "tokens": d.emitted,
-                     "saved": d.saved} for d in content.docs],
-        "chunks": [_chunk_entry(placement.load, chunk, framework) for placement, chunk in bundle.chunks],
-        "dropped": [framework.documents[p].id for p in bundle.selection.dropped],
-        "cut": [{"id": h.id, "path": h.path, "tokens": h.tokens, "reason": h.reason} for h in check.cut],
-        "segments": [{"part": part, "bytes": size, "tokens": tokens} for part, size, tokens in content.segments],
-    }
-
-
-def savings(content, baseline: int) -> dict[str, int]:
+def savings(content: Text, baseline: int, passes: tuple[str, ...]) -> dict[str, int]:
     """The tokens each step removed; ``structure`` (the compiler's own lines) is negative.
 
     ``baseline - sum(saved.values()) == tokens``, exactly.
     """
-    stages = [d.stages for d in content.docs]
-    return {
-        "pruned": baseline - sum(s.rendered for s in stages),
-        "compressed": sum(s.rendered - s.compressed for s in stages),
-        "normalised": sum(s.compressed - s.normalised for s in stages),
-        "deduped": sum(s.normalised for s in stages) - sum(d.emitted for d in content.docs),
-        "structure": -content.structure,
-    }
+    saved = {"pruned": baseline - sum(d.rendered for d in content.docs)}
+    for name in passes:
+        saved[name] = sum(d.saved.get(name, 0) for d in content.docs)
+    saved["structure"] = -content.structure
+    return saved
 
 
-def _chunk_entry(load: str, chunk: Chunk, framework: Framework) -> dict:
-    return {"id": chunk.id, "path": chunk.file, "sha256": chunk.content.sha256, "cache_key": chunk.content.cache_key,
-            "tokens": chunk.content.tokens, "load": load, "when": framework.documents[chunk.path].when}
+def _pass_savings(saved: dict[str, int], passes: tuple[str, ...]) -> dict[str, int]:
+    return {name: saved.get(name, 0) for name in passes}
 
 
-def _doc_entry(doc, written: dict[str, int]) -> dict:
-    return {"path": doc.path, "sha256": doc.sha256, "tokens": written[doc.path], "kind": doc.kind}
+def _placement(selection, path) -> str:
+    if path in selection.main:
+        return "core"
+    if path == selection.entry.path:
+        return "entry"
+    return "section" if path in selection.sections else "inline"
+
+
+def _chunk_entry(framework: Framework, placement, chunk: Chunk) -> ChunkEntry:
+    doc = framework.documents[chunk.path]
+    return ChunkEntry(chunk.id, chunk.file, chunk.content.sha256, cache_key(chunk.content.sha256),
+                      chunk.content.tokens, placement.load, doc.when, doc.role, placement.soft)
+
+
+def _doc_entry(doc, written) -> DocEntry:
+    return DocEntry(doc.path, doc.sha256, written[doc.path], doc.role, doc.tier, doc.load, doc.when, dict(doc.meta))
+
+
+def _soft_references(framework: Framework) -> tuple[RefEntry, ...]:
+    found = []
+    for source in framework.documents:
+        for target, edges in framework.edges_from(source):
+            found += [RefEntry(e.written, str(e.span), e.kind, target) for e in edges if e.soft]
+    return tuple(sorted(found, key=lambda r: (r.at, r.written)))
 
 
 def _all_chunks(bundles: tuple[Bundle, ...]) -> list[Chunk]:

@@ -43,6 +43,20 @@ class Span:
         return f"{path}:{self.line}" if self.line else path
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A warning: the build goes on, and the user is told where and what."""
+
+    span: Span
+    message: str
+
+    def one_line(self, root: str = "") -> str:
+        where = self.span
+        if root and not os.path.isabs(where.path):
+            where = Span(os.path.normpath(os.path.join(root, where.path)), where.line)
+        return f"{where}: {' '.join(printable(self.message).split())}"
+
+
 class TokeffcError(Exception):
     """A problem the user can fix. ``str()`` gives the one-line message."""
 

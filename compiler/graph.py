@@ -1,4 +1,10 @@
-"""Resolve references to files and build the dependency graph (networkx)."""
+"""Resolve references to files and build the dependency graph (networkx).
+
+A written path is tried in the places its kind allows (``references.KINDS``), after ``aliases``
+rewrite a prefix. A path matching ``external:`` exists only at run time: it stays literal and is
+listed. A hard reference to nothing is an error, or with ``on_missing: warn`` a listed warning; a
+soft one that names nothing is simply not a reference.
+"""
 
 from __future__ import annotations
 
@@ -10,125 +16,213 @@ from typing import Callable, Mapping
 import networkx as nx
 
 from .config import Config
-from .errors import Span, TokeffcError
-from .parse import Document, Reference
+from .errors import Notice, Span, TokeffcError
+from .globs import glob_regex
+from .parse import Document
+from .references import IMPLIED_EXTENSIONS, KINDS, TEXT_EXTENSIONS, Reference
+from .sources import DocPath, Tree
+
+CYCLE_KINDS = ("requires", "include", "import", "attach")  # a cycle through these could never be laid out
 
 
 @dataclass(frozen=True, slots=True)
 class Edge:
     """One reference from a document to another, resolved."""
 
-    kind: str  # requires | include | import | declared
+    kind: str  # a key of references.KINDS
     load: str | None
     span: Span
     written: str
+    soft: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A reference kept as written: a run-time path (external) or a file that is not there (missing)."""
+
+    written: str
+    kind: str
+    span: Span
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class Framework:
     config: Config
-    documents: Mapping[str, Document]  # by path, sorted
+    documents: Mapping[DocPath, Document]  # by path, sorted
     graph: nx.DiGraph  # frozen; nodes are paths; edge attribute "edges": tuple[Edge, ...]
-    unreached: tuple[str, ...]  # module paths no command or core file reaches
-    core_order: tuple[str, ...]  # core files in the order the config lists them
+    unreached: tuple[DocPath, ...]  # modules nothing reaches
+    core_order: tuple[DocPath, ...]  # core files in the order the config lists them
+    external: tuple[Unresolved, ...] = ()
+    missing: tuple[Unresolved, ...] = ()
 
     @property
     def core(self) -> tuple[Document, ...]:
         return tuple(self.documents[p] for p in self.core_order)
 
-    @property
-    def commands(self) -> tuple[Document, ...]:
-        return tuple(d for d in self.documents.values() if d.kind == "command")
+    def of_role(self, *roles: str) -> tuple[Document, ...]:
+        return tuple(d for d in self.documents.values() if d.role in roles)
 
-    @property
-    def modules(self) -> tuple[Document, ...]:
-        return tuple(d for d in self.documents.values() if d.kind == "module")
-
-    def edges_from(self, path: str) -> list[tuple[str, tuple[Edge, ...]]]:
+    def edges_from(self, path: DocPath) -> list[tuple[DocPath, tuple[Edge, ...]]]:
         return [(target, data["edges"]) for target, data in self.graph.adj[path].items()]
 
+    @property
+    def warnings(self) -> tuple[Notice, ...]:
+        notes = [w for d in self.documents.values() for w in d.warnings]
+        notes += [Notice(m.span, f"{KINDS[m.kind].noun} '{m.written}' {m.reason}; kept as written")
+                  for m in self.missing]
+        return tuple(notes)
 
-def build_graph(config: Config, documents: list[Document],
-                read_implicit: Callable[[str, Span], Document]) -> Framework:
+
+ReadImplicit = Callable[[DocPath, Span], Document]
+
+
+def build_graph(config: Config, documents: list[Document], tree: Tree, read_implicit: ReadImplicit) -> Framework:
     """Resolve every reference, load files reached only by reference, refuse cycles."""
-    by_path = {d.path: d for d in documents}
-    ids = _module_ids(documents)
+    resolver = _Resolver(config, documents, tree)
     graph = nx.DiGraph()
+    by_path = resolver.known
     pending = sorted(by_path)
     while pending:
         path = pending.pop(0)
         graph.add_node(path)
         for ref in by_path[path].references:
-            target = _resolve(ref, by_path[path], config, ids, by_path)
-            if target not in by_path:
-                by_path[target] = read_implicit(target, ref.span)
-                ids.setdefault(by_path[target].id, target)
-                pending.append(target)
-            edge = Edge(ref.kind, ref.load, ref.span, ref.written)
-            old = graph.edges[path, target]["edges"] if graph.has_edge(path, target) else ()
-            graph.add_edge(path, target, edges=(*old, edge))
+            for target in resolver.resolve(ref, by_path[path]):
+                if target not in by_path:
+                    by_path[target] = read_implicit(target, ref.span)
+                    resolver.add_id(by_path[target])
+                    pending.append(target)
+                if target != path:
+                    _add_edge(graph, path, target, Edge(ref.kind, ref.load, ref.span, ref.written, ref.soft))
     _refuse_cycles(graph)
     documents_sorted = MappingProxyType({p: by_path[p] for p in sorted(by_path)})
-    core_order = tuple(d.path for d in documents if d.kind == "core")
-    return Framework(config, documents_sorted, nx.freeze(graph), _unreached(graph, documents_sorted), core_order)
+    core_order = tuple(d.path for d in documents if d.role == "core")
+    return Framework(config, documents_sorted, nx.freeze(graph), _unreached(graph, documents_sorted, config),
+                     core_order, tuple(resolver.external), tuple(resolver.missing))
 
 
-def _module_ids(documents: list[Document]) -> dict[str, str]:
-    """Module ids to paths; two modules, or two commands, with one id are an error."""
-    ids: dict[str, str] = {}
-    commands: dict[str, str] = {}
+def _add_edge(graph: nx.DiGraph, source: DocPath, target: DocPath, edge: Edge) -> None:
+    old = graph.edges[source, target]["edges"] if graph.has_edge(source, target) else ()
+    if edge not in old:
+        graph.add_edge(source, target, edges=(*old, edge))
+
+
+class _Resolver:
+    """Where written paths point; scratch state for one graph build."""
+
+    def __init__(self, config: Config, documents: list[Document], tree: Tree):
+        self.config, self.tree = config, tree
+        self.known: dict[DocPath, Document] = {d.path: d for d in documents}
+        self.ids: dict[str, DocPath] = {}
+        self.external: list[Unresolved] = []
+        self.missing: list[Unresolved] = []
+        self._by_name: dict[str, list[DocPath]] | None = None
+        _check_unique_ids(documents)
+        for doc in sorted(documents, key=lambda d: d.path):
+            self.add_id(doc)
+
+    def add_id(self, doc: Document) -> None:
+        if doc.role not in self.config.entries:
+            self.ids.setdefault(doc.id, doc.path)
+
+    def resolve(self, ref: Reference, doc: Document) -> list[DocPath]:
+        """The files ``ref`` names (several for a glob), or none when it stays as written."""
+        written = self._aliased(ref.written, doc)
+        if self._is_external(written):
+            self._note(self.external, ref, "exists only at run time (external)")
+            return []
+        candidates = self._candidates(ref, written, doc)
+        found = [c for c in candidates if c in self.known or c in self.tree]
+        if ref.kind == "mention":  # a pattern in prose: a name that matches no file is not a reference
+            return found
+        if ref.kind == "field":
+            return found or self._unfound(ref, written, candidates)
+        if found:
+            return found[:1]
+        return self._unfound(ref, written, candidates)
+
+    def _unfound(self, ref: Reference, written: str, candidates: list[DocPath]) -> list[DocPath]:
+        if ref.soft:
+            return []
+        reason = "escapes the framework root" if _escapes(written) else "is not in the framework"
+        if self.config.on_missing == "warn":
+            self._note(self.missing, ref, reason)
+            return []
+        if _escapes(written):
+            raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span,
+                               "reference files inside the root only, or list run-time paths under 'external:'")
+        raise TokeffcError(f"{KINDS[ref.kind].noun} '{ref.written}' not found", ref.span,
+                           KINDS[ref.kind].hint + "; or set 'on_missing: warn', or list it under 'external:'")
+
+    def _note(self, found: list[Unresolved], ref: Reference, reason: str) -> None:
+        entry = Unresolved(ref.written, ref.kind, ref.span, reason)
+        if entry not in found:
+            found.append(entry)
+
+    def _aliased(self, written: str, doc: Document) -> str:
+        for prefix, replacement in self.config.aliases:
+            if written.startswith(prefix):
+                rest = written[len(prefix):]
+                if replacement.startswith(("./", "../")):  # relative to the referencing file's folder
+                    return _normal(posixpath.join(posixpath.dirname(doc.path), replacement, rest))
+                return _normal(replacement + rest)
+        return written
+
+    def _is_external(self, written: str) -> bool:
+        return any(glob_regex(pattern).fullmatch(written.lstrip("./") if written.startswith("./") else written)
+                   for pattern in self.config.external)
+
+    def _candidates(self, ref: Reference, written: str, doc: Document) -> list[DocPath]:
+        if _escapes(written):
+            return []
+        paths: list[str] = []
+        for place in KINDS[ref.kind].lookup:
+            paths += self._place(place, written, doc)
+        if KINDS[ref.kind].implied_extensions and not posixpath.splitext(written)[1]:
+            paths += [p + ext for ext in IMPLIED_EXTENSIONS for p in paths]
+        return [DocPath(p) for p in dict.fromkeys(paths) if p != "." and not _escapes(p)]
+
+    def _place(self, place: str, written: str, doc: Document) -> list[str]:
+        here = posixpath.dirname(doc.path)
+        if place == "id":
+            return [self.ids[written]] if written in self.ids else []
+        if place == "here":
+            return [_normal(posixpath.join(here, written))]
+        if place == "root":
+            return [_normal(written)]
+        if place == "pack":  # "tasks/x.md" declared in agents/a.md means ../tasks/x.md first
+            return [_normal(posixpath.join(posixpath.dirname(here), written))]
+        if place == "search":
+            return [_normal(posixpath.join(folder, written)) for folder in self.config.search_paths]
+        if place == "glob":
+            regex = glob_regex(written.lower())
+            return [f for f in self.tree.files if regex.fullmatch(f.lower())]
+        return self._named(written) if self.config.resolve_by_name else []
+
+    def _named(self, written: str) -> list[str]:
+        """A unique file of the framework with this file name (an installer flattened the layout)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for path in self.tree.files:
+                if path.lower().endswith(TEXT_EXTENSIONS):
+                    self._by_name.setdefault(posixpath.basename(path), []).append(path)
+        matches = self._by_name.get(posixpath.basename(written), [])
+        return list(matches) if len(matches) == 1 else []
+
+
+def _check_unique_ids(documents: list[Document]) -> None:
+    """Two modules, or two entries, with one id are an error."""
+    seen: dict[tuple[bool, str], DocPath] = {}
     for doc in sorted(documents, key=lambda d: d.path):
-        seen = commands if doc.kind == "command" else ids
-        if doc.id in seen:
-            raise TokeffcError(f"{doc.kind} id '{doc.id}' is also used by {seen[doc.id]}", Span(doc.path, 1),
-                               "give one of them another 'id:' in its front matter, or narrow the globs")
-        seen[doc.id] = doc.path
-    return ids
-
-
-def _resolve(ref: Reference, doc: Document, config: Config, ids: dict[str, str], known: dict[str, Document]) -> str:
-    """The root-relative path a reference names, trying the places its kind allows, in order."""
-    if ref.kind == "requires" and ref.written in ids:
-        return ids[ref.written]
-    inside = [c for c in _candidates(ref, doc, config) if not _escapes(c)]
-    if not inside:
-        raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span,
-                           "reference files inside the root only")
-    for candidate in inside:
-        if candidate in known or (config.root / candidate).is_file():
-            return candidate
-    raise TokeffcError(f"{_NOUNS[ref.kind]} '{ref.written}' not found", ref.span, _HINTS[ref.kind])
+        key = (doc.role in ("command", "agent"), doc.id)
+        if key in seen:
+            raise TokeffcError(f"{doc.role} id '{doc.id}' is also used by {seen[key]}", Span(doc.path, 1),
+                               "give one of them another 'tokeffc: {id: …}', or narrow the globs")
+        seen[key] = doc.path
 
 
 def _escapes(path: str) -> bool:
     return path == ".." or path.startswith(("../", "~")) or posixpath.isabs(path)
-
-
-IMPLIED_EXTENSIONS = (".md", ".yaml", ".yml", ".txt")  # tried, in order, for a name written without one
-_NOUNS = {"requires": "required module", "include": "include", "import": "import", "declared": "declared dependency"}
-_HINTS = {
-    "requires": "name a module id or a path relative to the root",
-    "include": "include paths are relative to the framework root or to the including file",
-    "import": "@paths are relative to the importing file, or mapped through 'aliases' or 'search_paths'",
-    "declared": "type/name is looked up beside the declaring file's folder, from the root, then in 'search_paths'",
-}
-
-
-def _candidates(ref: Reference, doc: Document, config: Config) -> list[str]:
-    written, here = ref.written, posixpath.dirname(doc.path)
-    for prefix, replacement in config.aliases:
-        if written.startswith(prefix):
-            return [_normal(replacement + written[len(prefix):])]
-    if written.startswith("~") or posixpath.isabs(written):
-        return [written]  # refused as an escape: no alias maps it into the root
-    relative, rooted = _normal(posixpath.join(here, written)), _normal(written)
-    paths = [relative, rooted] if ref.kind == "import" else [rooted, relative]
-    if ref.kind == "declared":  # "tasks/x.md" declared in agents/a.md means ../tasks/x.md first
-        paths.insert(0, _normal(posixpath.join(posixpath.dirname(here), written)))
-    paths += [_normal(posixpath.join(folder, written)) for folder in config.search_paths]
-    if ref.kind in ("requires", "declared") and not posixpath.splitext(written)[1]:
-        paths += [p + ext for ext in IMPLIED_EXTENSIONS for p in paths]
-    return list(dict.fromkeys(paths))
 
 
 def _normal(path: str) -> str:
@@ -136,17 +230,22 @@ def _normal(path: str) -> str:
 
 
 def _refuse_cycles(graph: nx.DiGraph) -> None:
-    if nx.is_directed_acyclic_graph(graph):
+    hard = nx.DiGraph((u, v) for u, v, data in graph.edges(data=True)
+                      if any(e.kind in CYCLE_KINDS and not e.soft for e in data["edges"]))
+    if nx.is_directed_acyclic_graph(hard):
         return
-    cycle = nx.find_cycle(graph)
-    steps = [f"{graph.edges[u, v]['edges'][0].span}" for u, v in cycle]
+    cycle = nx.find_cycle(hard)
+    steps = [f"{_first_hard(graph, u, v).span}" for u, v in cycle]
     chain = " -> ".join([*steps, cycle[0][0]])
-    first = graph.edges[cycle[0]]["edges"][0].span
-    raise TokeffcError(f"dependency cycle: {chain}", first,
+    raise TokeffcError(f"dependency cycle: {chain}", _first_hard(graph, *cycle[0]).span,
                        "break the cycle: one of these must not depend on the other")
 
 
-def _unreached(graph: nx.DiGraph, documents: Mapping[str, Document]) -> tuple[str, ...]:
-    roots = [p for p, d in documents.items() if d.kind in ("command", "core")]
+def _first_hard(graph: nx.DiGraph, source: str, target: str) -> Edge:
+    return next(e for e in graph.edges[source, target]["edges"] if e.kind in CYCLE_KINDS and not e.soft)
+
+
+def _unreached(graph: nx.DiGraph, documents: Mapping[DocPath, Document], config: Config) -> tuple[DocPath, ...]:
+    roots = [p for p, d in documents.items() if d.role in ("core", *config.entries, *config.offered)]
     reached = set(roots).union(*(nx.descendants(graph, r) for r in roots)) if roots else set()
-    return tuple(p for p, d in documents.items() if d.kind == "module" and p not in reached)
+    return tuple(p for p in documents if p not in reached)

@@ -1,50 +1,55 @@
-"""Parse one source file: front matter, body template, and every reference with its line."""
+"""Parse one source file: its role, front matter as the host reads it, tokeffc's directives, body, references.
+
+A file's front matter belongs to the framework and its host; tokeffc reads only the ``tokeffc:``
+key, and rules in the config say the same for files that cannot be edited (the file's own key
+wins). Front matter the host reads (commands, agents, skills, rules) becomes metadata; any other
+file keeps its front matter as text, without the ``tokeffc:`` key.
+"""
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator, NewType
 
 import yaml
 
 from .config import LOAD_KINDS, SAFE_LOADER, Config, describe_yaml_error, key_lines
-from .errors import Span, TokeffcError
-from .markdown import Split, prose_and_code, split_blocks, split_front_matter
-from .sources import SourceFile
-from .templating import BodyTemplate, prepare_body
+from .errors import Notice, Problems, Span, TokeffcError
+from .markdown import Split, split_blocks, split_front_matter
+from .references import (Reference, declared_references, field_references, link_references,
+                         mention_pattern_references, mention_references, prose_path_references)
+from .rules import Rule, When
+from .sources import DocPath, SourceFile
+from .templating import BodyTemplate, plain_body, prepare_body
 
-# A Claude Code import: a line that is only "@path/to/file.ext" (multi-line mode: find them in a text).
+DocId = NewType("DocId", str)  # a module's or entry's name in the release; never a path on disk
+
 _UNSAFE_ID_CHARS = re.compile(r"[\x00-\x1f\\:*?\"<>|]")  # ids name release files on every OS
-_YAML_FENCE = re.compile(r"[ \t]*(```+|~~~+)[ \t]*ya?ml\b", re.I)
-IMPORT_LINES = re.compile(r"^[ \t]*@([^\s`@]+\.[A-Za-z0-9]+)[ \t]*$", re.M)
-
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """A dependency as written, before it is resolved to a file."""
-
-    written: str
-    kind: str  # requires | include | import | declared
-    load: str | None  # a load kind set on this edge, or None for the module's own
-    span: Span
+HOST_READ_ROLES = ("command", "agent", "skill", "rule")  # their front matter is the host's metadata
+DIRECTIVES = ("id", "tier", "load", "when", "requires", "budget")
+FORMATS = {".md": "markdown", ".markdown": "markdown", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    path: str
-    kind: str  # core | command | module
-    id: str
-    meta: tuple[tuple[str, Any], ...]  # front matter keys tokeffc does not interpret, sorted
+    path: DocPath
+    id: DocId
+    role: str  # core | command | agent | skill | rule | template | reference | module
+    format: str  # markdown | yaml | json | text
+    meta: tuple[tuple[str, Any], ...]  # front matter but the tokeffc key, JSON-safe, sorted
     tier: str  # lowest tier that includes it
     load: str
     when: str
     budget: int | tuple[tuple[str, int], ...] | None
-    head: str  # front matter fences and blank lines: ``head + template.body`` is the file
+    head: str  # front matter with its fences and the blank lines after: ``head + body`` is the file
+    kept_head: str  # what of the head reaches the output ("" when the host reads it)
     template: BodyTemplate
     references: tuple[Reference, ...]
     sha256: str
+    warnings: tuple[Notice, ...] = ()
 
     @property
     def body(self) -> str:
@@ -54,43 +59,74 @@ class Document:
     def text(self) -> str:
         return self.head + self.template.body
 
+    @property
+    def name(self) -> str:
+        """The name a model may ask for it by: the last part of its id."""
+        return self.id.rsplit("/", 1)[-1]
+
+    def meta_value(self, key: str) -> Any:
+        return dict(self.meta).get(key)
+
     def budget_for(self, tier: str) -> int | None:
         if isinstance(self.budget, int) or self.budget is None:
             return self.budget
         return dict(self.budget).get(tier)
 
 
+def parse_documents(sources: tuple[SourceFile, ...], config: Config) -> list[Document]:
+    """Parse every source; every problem in every file is reported together."""
+    documents, problems = [], []
+    for source in sources:
+        try:
+            documents.append(parse_document(source, config))
+        except Problems as exc:
+            problems += exc.problems
+        except TokeffcError as exc:
+            problems.append(exc)
+    if problems:
+        raise Problems(problems)
+    return documents
+
+
 def parse_document(source: SourceFile, config: Config) -> Document:
-    split = split_front_matter(source.text) if is_markdown(source.path) else Split(None, "", source.text, 1)
-    front = _load_front_matter(split.front_matter, source.path)
-    fields = _FrontMatter(source, config, front, split.front_matter)
-    body_span = Span(source.path, split.body_line)
-    template = prepare_body(split.body, body_span)
-    references = (
-        *fields.requires(),
-        *(Reference(name, "include", None, Span(source.path, line)) for name, line in template.includes),
-        *_import_lines(split.body, body_span),
-        *_declared_lists(split.body, body_span, config.declared_load),
-    )
+    rule = config.rule_for(source.path)
+    role = _role(source, rule)
+    fmt = file_format(source.path)
+    front = _FrontMatter.read(source, config, rule)
+    fields = _Directives(source, config, front, rule)
+    directives = fields.collect()
+    body_span = Span(source.path, front.split.body_line)
+    templating = rule.templating if rule and rule.templating is not None else config.templating
+    template = prepare_body(front.split.body, body_span, templating) if fmt != "json" else plain_body(
+        front.split.body, body_span)
+    meta = front.meta
     return Document(
         path=source.path,
-        kind=source.kind,
-        id=fields.identifier(source.default_id),
-        meta=tuple(sorted((k, v) for k, v in front.items() if k not in _INTERPRETED)),
-        tier=fields.tier(),
-        load=fields.load(),
-        when=fields.string("when", ""),
-        budget=fields.budget(),
-        head=split.head,
+        id=directives["id"],
+        role=role,
+        format=fmt,
+        meta=tuple(sorted(meta.items())),
+        tier=directives["tier"],
+        load=_host_load(role, meta, directives["load"]),
+        when=_host_when(role, meta, directives["when"]),
+        budget=directives["budget"],
+        head=front.split.head,
+        kept_head="" if role in HOST_READ_ROLES else front.kept_head(),
         template=template,
-        references=references,
+        references=tuple(_references(source, config, meta, directives["requires"], template, body_span)),
         sha256=source.sha256,
+        warnings=front.warnings,
     )
+
+
+def file_format(path: str) -> str:
+    lowered = path.lower()
+    return next((fmt for ext, fmt in FORMATS.items() if lowered.endswith(ext)), "text")
 
 
 def is_markdown(path: str) -> bool:
     """Only Markdown files have front matter; a YAML or text file is all body."""
-    return path.lower().endswith((".md", ".markdown"))
+    return file_format(path) == "markdown"
 
 
 def source_units(path: str, text: str) -> list[str]:
@@ -99,136 +135,258 @@ def source_units(path: str, text: str) -> list[str]:
     return [split.head, *split_blocks(split.body)]
 
 
-_INTERPRETED = ("id", "tier", "load", "when", "requires", "budget")
+def _role(source: SourceFile, rule: Rule | None) -> str:
+    if source.role == "core":
+        return "core"
+    return rule.role if rule and rule.role else source.role
 
 
-def _load_front_matter(text: str | None, path: str) -> dict[str, Any]:
-    if text is None:
-        return {}
-    try:
-        data = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        problem, line = describe_yaml_error(exc, first_line=2)  # the YAML starts after the opening '---'
-        raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line),
-                           "fix the YAML between the '---' lines") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise TokeffcError("front matter must be a mapping", Span(path, 2), "write 'key: value' lines")
-    return {str(k): v for k, v in data.items()}
+def _host_load(role: str, meta: dict, load: str) -> str:
+    """A host rule with ``paths:`` applies only to matching files: tokeffc offers it instead of inlining it."""
+    return "on_demand" if role == "rule" and meta.get("paths") and load == "immediate" else load
 
 
-def _import_lines(body: str, start: Span):
-    if "@" not in body:
+def _host_when(role: str, meta: dict, when: str) -> str:
+    if role == "rule" and meta.get("paths") and not when:
+        paths = meta["paths"] if isinstance(meta["paths"], list) else [meta["paths"]]
+        return "when working on files matching " + ", ".join(map(str, paths))
+    return when
+
+
+def _references(source: SourceFile, config: Config, meta: dict, requires: tuple[Reference, ...],
+                template: BodyTemplate, span: Span) -> Iterator[Reference]:
+    yield from requires
+    yield from (Reference(name, "include", None, Span(source.path, line)) for name, line in template.includes)
+    body = template.body
+    if file_format(source.path) not in ("markdown", "text"):
         return
-    offset = 0
-    for is_code, chunk in prose_and_code(body):
-        if not is_code:
-            for match in IMPORT_LINES.finditer(chunk):
-                line = start.line + body.count("\n", 0, offset + match.start())
-                yield Reference(match.group(1), "import", None, Span(start.path, line))
-        offset += len(chunk)
+    yield from mention_references(body, span)
+    yield from declared_references(body, span, config.declared_load)
+    for extractor in config.extractors:
+        if not extractor.applies_to(source.path):
+            continue
+        if extractor.kind == "front_matter":
+            yield from field_references(extractor, meta, Span(source.path, 1))
+        elif extractor.kind == "mention":
+            yield from mention_pattern_references(extractor, body, span)
+        elif extractor.kind == "prose_paths":
+            yield from prose_path_references(body, span)
+        elif extractor.kind == "links":
+            yield from link_references(body, span)
 
 
-def _declared_lists(body: str, start: Span, load: str):
-    """BMAD-style ``dependencies: {tasks: [x.md]}`` inside fenced YAML: each name is ``<type>/<name>``."""
-    if "dependencies:" not in body:
-        return
-    offset = 0
-    for is_code, chunk in prose_and_code(body):
-        if is_code and _YAML_FENCE.match(chunk):
-            fence_line = start.line + body.count("\n", 0, offset)
-            inside = chunk.split("\n", 1)[1].rstrip("\n").rsplit("\n", 1)[0]  # without the fence lines
-            for written, line in _dependency_entries(inside):
-                yield Reference(written, "declared", load, Span(start.path, fence_line + 1 + line))
-        offset += len(chunk)
+# --- front matter -----------------------------------------------------------------------------
+
+_LENIENT_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(.*))?$")
 
 
-def _dependency_entries(text: str):
-    """(``type/name``, 0-based line) for each entry under a top-level ``dependencies`` mapping."""
-    try:
-        root = yaml.compose(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError:
-        return  # a code sample, not a declaration
-    if not isinstance(root, yaml.MappingNode):
-        return
-    for key, value in root.value:
-        if key.value == "dependencies" and isinstance(value, yaml.MappingNode):
-            for kind, names in value.value:
-                for name in names.value if isinstance(names, yaml.SequenceNode) else ():
-                    if isinstance(name, yaml.ScalarNode) and name.value:
-                        yield f"{kind.value}/{name.value}", name.start_mark.line
-
-
+@dataclass(frozen=True, slots=True)
 class _FrontMatter:
-    """Typed access to the keys tokeffc interprets, with errors at the key's line."""
+    """A file's front matter as its host reads it, with tokeffc's own key set apart."""
 
-    def __init__(self, source: SourceFile, config: Config, data: dict[str, Any], text: str | None):
-        self.source, self.config, self.data, self.text = source, config, data, text
+    split: Split
+    meta: dict[str, Any]  # the framework's and host's keys
+    ours: Any  # the value of the tokeffc: key, or None
+    lines: dict[tuple[str, ...], int]  # key path -> file line
+    warnings: tuple[Notice, ...]
 
-    def error(self, key: str, message: str, hint: str) -> TokeffcError:
-        return TokeffcError(message, Span(self.source.path, self._line(key)), hint)
+    @classmethod
+    def read(cls, source: SourceFile, config: Config, rule: Rule | None) -> _FrontMatter:
+        mode = rule.front_matter if rule and rule.front_matter else config.front_matter
+        if not is_markdown(source.path) or mode == "content":
+            return cls(Split(None, "", source.text, 1), {}, None, {}, ())
+        split = split_front_matter(source.text)
+        if split.front_matter is None:
+            return cls(split, {}, None, {}, _unclosed_warning(source))
+        data, lines, warning = _parse_front_matter(split.front_matter, source.path)
+        if data is None:  # unreadable: the file is kept as text, and the user told where
+            return cls(Split(None, "", source.text, 1), {}, None, {}, (warning,) if warning else ())
+        ours = data.pop("tokeffc", None)
+        return cls(split, json_safe(data, source.path), ours, lines, (warning,) if warning else ())
 
-    def _line(self, key: str) -> int:
-        """The file line of a front matter key (the YAML starts on line 2, after '---')."""
-        lines = key_lines(yaml.compose(self.text, Loader=SAFE_LOADER)) if self.text else {}
-        return lines[(key,)] + 1 if (key,) in lines else 1
+    def kept_head(self) -> str:
+        """The head as written, without the lines of the ``tokeffc:`` key (all of it if nothing else is left)."""
+        if self.ours is None and ("tokeffc",) not in self.lines:
+            return self.split.head
+        if not self.meta:
+            return ""
+        tops = sorted(line for key, line in self.lines.items() if len(key) == 1)
+        start = self.lines[("tokeffc",)]
+        end = next((line for line in tops if line > start), None)
+        lines = self.split.head.splitlines(keepends=True)
+        closing = next(i for i in range(len(lines) - 1, 0, -1) if lines[i].strip() == "---") + 1
+        end = closing if end is None else end
+        return "".join(lines[: start - 1] + lines[end - 1:])
 
-    def string(self, key: str, default: str) -> str:
-        value = self.data.get(key, default)
-        if not isinstance(value, str):
-            raise self.error(key, f"'{key}' must be a string", f"quote it: {key}: \"…\"")
+
+def _unclosed_warning(source: SourceFile) -> tuple[Notice, ...]:
+    if source.text.startswith(("---\n", "---\r\n")):
+        return (Notice(Span(source.path, 1), "front matter is never closed by a '---' line; the file is kept "
+                       "as text"),)
+    return ()
+
+
+def _parse_front_matter(text: str, path: str) -> tuple[dict[str, Any] | None, dict[tuple[str, ...], int],
+                                                       Notice | None]:
+    """Strict YAML first; then the lenient ``key: value`` reading hosts fall back to; else unreadable."""
+    try:
+        node = yaml.compose(text, Loader=SAFE_LOADER)
+        data = yaml.load(text, Loader=SAFE_LOADER) if node is not None else None
+    except (yaml.YAMLError, RecursionError) as exc:
+        problem, line = describe_yaml_error(exc, first_line=2) if isinstance(exc, yaml.YAMLError) else ("", 2)
+        lenient = _lenient(text)
+        if lenient is not None:
+            return lenient, {(k,): 2 + i for i, k in _lenient_lines(text)}, None
+        return None, {}, Notice(Span(path, line), f"front matter is not YAML ({problem}) nor 'key: value' "
+                                "lines; the file is kept as text")
+    if data is None:
+        return {}, {}, None
+    if not isinstance(data, dict):
+        return None, {}, Notice(Span(path, 2), "front matter is not a mapping; the file is kept as text")
+    lines = {key: line + 1 for key, line in key_lines(node).items()}
+    return {str(k): v for k, v in data.items()}, lines, None
+
+
+def _lenient(text: str) -> dict[str, Any] | None:
+    """``key: value`` lines, values as text (how Claude Code reads agent descriptions full of colons)."""
+    data: dict[str, Any] = {}
+    key = None
+    for line in text.splitlines():
+        match = _LENIENT_KEY.match(line)
+        if match:
+            key = match.group(1)
+            data[key] = (match.group(2) or "").strip()
+        elif key is not None and (line.startswith((" ", "\t")) or not line.strip()):
+            data[key] = (data[key] + "\n" + line.strip()).strip()
+        elif line.strip():
+            return None
+    return data
+
+
+def _lenient_lines(text: str) -> Iterator[tuple[int, str]]:
+    for index, line in enumerate(text.splitlines()):
+        match = _LENIENT_KEY.match(line)
+        if match:
+            yield index, match.group(1)
+
+
+def json_safe(value: Any, path: str, depth: int = 0) -> Any:
+    """Front matter as JSON data: dates as text, keys as strings, bounded depth."""
+    if depth > 16:
+        raise TokeffcError("front matter nests deeper than 16 levels", Span(path, 2), "flatten it")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, path, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, path, depth + 1) for v in value]
+    if value is None or isinstance(value, (str, bool, int)):
         return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    return str(value)
 
-    def identifier(self, default: str) -> str:
-        """The document's id: it names files in the release, so it must stay a safe relative path."""
-        value = self.string("id", default)
+
+# --- tokeffc's directives ---------------------------------------------------------------------
+
+class _Directives:
+    """What the file's ``tokeffc:`` key (or, failing that, its rule) says, each error at its line."""
+
+    def __init__(self, source: SourceFile, config: Config, front: _FrontMatter, rule: Rule | None):
+        self.source, self.config, self.front, self.rule = source, config, front, rule
+        self.ours = front.ours if front.ours is not None else {}
+
+    def collect(self) -> dict[str, Any]:
+        if not isinstance(self.ours, dict):
+            raise self.error((), "'tokeffc:' must be a mapping", "e.g. tokeffc: {tier: standard}")
+        unknown = sorted(set(map(str, self.ours)) - set(DIRECTIVES))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], DIRECTIVES, n=1)
+            raise self.error((unknown[0],), f"unknown key 'tokeffc.{unknown[0]}'",
+                             f"did you mean '{close[0]}'?" if close else f"known: {', '.join(DIRECTIVES)}")
+        return {"id": self.identifier(), "tier": self.tier(), "load": self.load(), "when": self.when(),
+                "budget": self.budget(), "requires": self.requires()}
+
+    def value(self, key: str) -> Any:
+        """The file's own value, else its rule's."""
+        if key in self.ours:
+            return self.ours[key]
+        return getattr(self.rule, key, None) if self.rule else None
+
+    def error(self, key: tuple[str, ...], message: str, hint: str) -> TokeffcError:
+        line = self.front.lines.get(("tokeffc", *key)) or self.front.lines.get(("tokeffc",)) or 1
+        if key and key[0] not in self.ours and self.rule:  # the value came from a rule
+            return TokeffcError(f"{message} (from the rule at {self.config.span().path}:{self.rule.line})",
+                                Span(self.source.path, 1), hint)
+        return TokeffcError(message, Span(self.source.path, line), hint)
+
+    def identifier(self) -> DocId:
+        value = self.ours.get("id", self.source.default_id)
+        if not isinstance(value, str):
+            raise self.error(("id",), "'tokeffc.id' must be a string", 'quote it: id: "…"')
         parts = value.split("/")
         if _UNSAFE_ID_CHARS.search(value) or any(part in ("", ".", "..") for part in parts):
-            raise self.error("id", f"id '{value}' is not a safe relative name",
+            raise self.error(("id",), f"id '{value}' is not a safe relative name",
                              "write it like a relative path: no '..', no leading or doubled '/', no '\\' or ':'")
-        return value
+        return DocId(value)
 
     def tier(self) -> str:
-        return self.tier_name(self.data.get("tier", self.config.tier_names[0]), "tier")
+        value = self.value("tier")
+        return self.config.tier_names[0] if value is None else self.tier_name(value, ("tier",))
 
-    def tier_name(self, value: Any, key: str) -> str:
+    def tier_name(self, value: Any, key: tuple[str, ...]) -> str:
         names = self.config.tier_names
         if value not in names:
             close = difflib.get_close_matches(str(value), names, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"tiers are: {', '.join(names)}"
-            raise self.error(key, f"unknown tier '{value}'", hint)
+            raise self.error(key, f"unknown tier '{value}'",
+                             f"did you mean '{close[0]}'?" if close else f"tiers are: {', '.join(names)}")
         return value
 
     def load(self) -> str:
-        return self.load_kind(self.data.get("load", "immediate"), "load")
+        value = self.value("load")
+        return "immediate" if value is None else self.load_kind(value, ("load",))
 
-    def load_kind(self, value: Any, key: str) -> str:
+    def load_kind(self, value: Any, key: tuple[str, ...]) -> str:
         if value not in LOAD_KINDS:
             raise self.error(key, f"unknown load '{value}'", f"use one of: {', '.join(LOAD_KINDS)}")
         return value
 
+    def when(self) -> str:
+        value = self.ours.get("when") if "when" in self.ours else self.rule.when if self.rule else None
+        if isinstance(value, When):
+            value = value.of(self.front.meta, self.front.split.body)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            value = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
+        return " ".join(value.split())
+
     def budget(self) -> int | tuple[tuple[str, int], ...] | None:
-        value = self.data.get("budget")
-        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        value = self.value("budget")
+        if value is None or _positive_int(value):
             return value
-        if isinstance(value, dict) and all(isinstance(v, int) and v > 0 for v in value.values()):
-            return tuple(sorted((self.tier_name(t, "budget"), v) for t, v in value.items()))
-        raise self.error("budget", "'budget' must be a positive integer or {tier: tokens}", "e.g. budget: 15000")
+        if isinstance(value, dict) and value and all(_positive_int(v) for v in value.values()):
+            return tuple(sorted((self.tier_name(t, ("budget",)), v) for t, v in value.items()))
+        raise self.error(("budget",), "'budget' must be a positive integer or {tier: tokens}", "e.g. budget: 15000")
 
     def requires(self) -> tuple[Reference, ...]:
-        value = self.data.get("requires", [])
+        value = self.value("requires")
+        if value is None:
+            return ()
         if isinstance(value, (str, dict)):
             value = [value]
-        if not isinstance(value, list):
-            raise self.error("requires", "'requires' must be a list", "e.g. requires: [tdd/cycle]")
-        span = Span(self.source.path, self._line("requires") if value else 1)
-        return tuple(self._requirement(item, span) for item in value)
+        if not isinstance(value, (list, tuple)):
+            raise self.error(("requires",), "'requires' must be a list", "e.g. requires: [tdd/cycle]")
+        line = self.front.lines.get(("tokeffc", "requires"), 1)
+        return tuple(self._requirement(item, Span(self.source.path, line)) for item in value)
 
     def _requirement(self, item: Any, span: Span) -> Reference:
         if isinstance(item, str) and item:
             return Reference(item, "requires", None, span)
         if isinstance(item, dict) and isinstance(item.get("module"), str) and set(item) <= {"module", "load"}:
-            load = self.load_kind(item["load"], "requires") if "load" in item else None
+            load = self.load_kind(item["load"], ("requires",)) if "load" in item else None
             return Reference(item["module"], "requires", load, span)
-        raise self.error("requires", f"bad requires entry {item!r}", "write a module id, or {module: id, load: lazy}")
+        raise self.error(("requires",), f"bad requires entry {item!r}",
+                         "write a module id, or {module: id, load: lazy}")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -1,24 +1,29 @@
-"""The build, in the order of the design: config, sources, parse, graph, select, assemble, budgets, emit."""
+"""The build, step by step: config, sources, parse, graph, entries, render (with the passes), select,
+assemble (with dedupe), budgets, emit."""
 
 from __future__ import annotations
 
 import difflib
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .assemble import Assembler, Bundle
+from .baseline import measure_baselines
 from .budgets import BudgetCheck, check_budgets
-from .config import PASS_NAMES, Config, load_config
-from .emit import ReleaseFiles, emit_release
-from .errors import Span, TokeffcError, UsageError
+from .config import Config, load_config
+from .emit import BuildFacts, ReleaseFiles, emit_release
+from .entries import Entry, find_entries
+from .errors import Notice, Span, TokeffcError, UsageError
 from .graph import Framework, build_graph
+from .hooks import session_hook_files
 from .pack import write_release
-from .parse import Document, parse_document, source_units
-from .rendering import Renderer
+from .parse import Document, parse_document, parse_documents, source_units
+from .passes import PASS_NAMES
+from .plugins import find_plugins
+from .rendering import Renderings, render_all
 from .selection import Selection, select_bundles
-from .sources import SourceFile, discover_sources, read_source
+from .sources import DocPath, SourceFile, Tree, discover_sources, read_source, walk_tree
 from .tokens import TokenCounter, resolve_encoding
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -28,56 +33,106 @@ Progress = Callable[[int, int], None]  # (done, total)
 class BuildOptions:
     config_path: Path | None = None
     release_version: str | None = None
-    commands: tuple[str, ...] = ()  # only these commands (ids); all when empty
+    commands: tuple[str, ...] = ()  # only these entries (ids); all when empty
     tiers: tuple[str, ...] = ()  # only these tiers; all when empty
     disabled_passes: tuple[str, ...] = ()
     exclude_dirs: tuple[Path, ...] = ()  # e.g. the output folder, when it sits inside the root
+    preset: str | None = None
+    overrides: tuple[tuple[str, object], ...] = ()  # config keys set by the caller (a plugin's name...)
 
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
     framework: Framework
+    entries: tuple[Entry, ...]
     bundles: tuple[Bundle, ...]
     checks: tuple[BudgetCheck, ...]
     release: ReleaseFiles
     passes: tuple[str, ...]
+    renderings: Renderings
+    notices: tuple[Notice, ...]
     counter: TokenCounter = field(compare=False, repr=False)  # its cache makes what-if rebuilds cheap
 
     @property
     def over_budget(self) -> tuple[BudgetCheck, ...]:
         return tuple(c for c in self.checks if c.status == "over")
 
+    @property
+    def manifest(self):
+        return self.release.manifest
+
 
 def compile_framework(root: Path, options: BuildOptions = BuildOptions(),
                       progress: Progress | None = None) -> BuildResult:
     """Everything but writing: the release as bytes, with its budget checks."""
-    config = load_config(Path(root), options.config_path, release_version=options.release_version)
+    if options.preset == "claude-plugin" and not options.overrides:
+        plugins = find_plugins(Path(root))
+        if len(plugins) > 1:
+            raise UsageError(f"'{root}' is a marketplace of {len(plugins)} plugins",
+                             hint="each plugin is a release of its own: use 'tokeffc build', which builds them all")
+        if plugins:
+            root, options = plugins[0].root, replace(options, overrides=plugins[0].overrides)
     try:
-        return _compile(config, Path(root), options, progress)
+        config = load_config(Path(root), options.config_path, release_version=options.release_version,
+                             preset=options.preset, overrides=dict(options.overrides))
+        return _compile(config, options, progress)
     except TokeffcError as exc:
-        if exc.span and not os.path.isabs(exc.span.path):
-            exc.root = str(root)
-        raise
+        raise exc.located(str(root)) from None
 
 
-def _compile(config: Config, root: Path, options: BuildOptions, progress: Progress | None) -> BuildResult:
-    encoding = resolve_encoding(config.encoding, config.encoding_sha256, config.root, config.span("encoding"))
-    counter = TokenCounter(encoding)
-    sources = discover_sources(config, options.exclude_dirs)
-    counter.prime([source_units(source.path, source.text) for source in sources])  # each source tokenized once, whole
-    framework = load_framework(config, sources)
-    passes = tuple(p for p in config.passes if p not in options.disabled_passes)
-    renderer = Renderer(framework, counter, passes)
-    selections = _chosen(framework, select_bundles(framework, renderer), options)
-    assembler = Assembler(framework, renderer, counter, passes)
+def _compile(config: Config, options: BuildOptions, progress: Progress | None) -> BuildResult:
+    passes = _passes(config, options)
+    counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root,
+                                            config.span("encoding")))
+    framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
+    entries, entry_notices = find_entries(framework)
+    renderings = render_all(framework, entries, counter, passes)
+    selections = _chosen(framework, select_bundles(framework, renderings, entries), options)
+    bundles = assemble_bundles(framework, renderings, counter, passes, selections, progress)
+    checks = check_budgets(framework, bundles)
+    notices = (*tree_notices, *framework.warnings, *entry_notices)
+    facts = BuildFacts(passes, measure_baselines(framework, entries, renderings, counter), renderings, notices)
+    release = emit_release(framework, bundles, checks, facts)
+    return BuildResult(framework, entries, bundles, checks, release, passes, renderings, notices, counter)
+
+
+def load_framework(config: Config, exclude_dirs: tuple[Path, ...] = (),
+                   counter: TokenCounter | None = None) -> tuple[Framework, tuple[Notice, ...]]:
+    """Sources read, parsed and resolved into a graph; each source tokenized once, whole, if a counter is given."""
+    tree = walk_tree(config, exclude_dirs)
+    injected, notices = session_hook_files(config, tree)
+    sources = discover_sources(config, tree, injected)
+    if counter is not None:
+        counter.prime([source_units(source.path, source.text) for source in sources])
+    documents = parse_documents(sources, config)
+    return build_graph(config, documents, tree, _implicit_reader(config)), notices
+
+
+def _implicit_reader(config: Config) -> Callable[[DocPath, Span], Document]:
+    def read_implicit(path: DocPath, span: Span) -> Document:
+        default_id = str(PurePosixPath(path).with_suffix(""))
+        return parse_document(read_source(config, path, "module", default_id, span), config)
+
+    return read_implicit
+
+
+def assemble_bundles(framework: Framework, renderings: Renderings, counter: TokenCounter, passes: tuple[str, ...],
+                     selections: tuple[Selection, ...], progress: Progress | None = None) -> tuple[Bundle, ...]:
+    assembler = Assembler(framework, renderings, counter, passes)
     bundles = []
     for done, selection in enumerate(selections, start=1):
         bundles.append(assembler.bundle(selection))
         if progress:
             progress(done, len(selections))
-    checks = check_budgets(framework, tuple(bundles))
-    release = emit_release(framework, renderer, tuple(bundles), checks, passes)
-    return BuildResult(framework, tuple(bundles), checks, release, passes, counter)
+    return tuple(bundles)
+
+
+def plugin_builds(root: Path, options: BuildOptions) -> list[tuple[Path, BuildOptions]]:
+    """What one command line builds: each plugin of a marketplace on its own (preset claude-plugin), else ROOT."""
+    if options.preset != "claude-plugin" or options.overrides:
+        return [(Path(root), options)]
+    plugins = find_plugins(Path(root))
+    return [(p.root, replace(options, overrides=p.overrides)) for p in plugins] or [(Path(root), options)]
 
 
 def build_release(root: Path, out_dir: Path, options: BuildOptions = BuildOptions(), *, allow_over: bool = False,
@@ -91,24 +146,17 @@ def build_release(root: Path, out_dir: Path, options: BuildOptions = BuildOption
     return result, folder, archive
 
 
-def load_framework(config: Config, sources: tuple[SourceFile, ...] | None = None) -> Framework:
-    sources = discover_sources(config) if sources is None else sources
-    documents = [parse_document(source, config) for source in sources]
-
-    def read_implicit(path: str, span: Span) -> Document:
-        default_id = str(PurePosixPath(path).with_suffix(""))
-        return parse_document(read_source(config, path, "module", default_id, span), config)
-
-    return build_graph(config, documents, read_implicit)
+def _passes(config: Config, options: BuildOptions) -> tuple[str, ...]:
+    _refuse_unknown("pass", options.disabled_passes, PASS_NAMES)
+    return tuple(p for p in config.passes if p not in options.disabled_passes)
 
 
 def _chosen(framework: Framework, selections: tuple[Selection, ...], options: BuildOptions) -> tuple[Selection, ...]:
-    ids = {d.path: d.id for d in framework.commands}
-    _refuse_unknown("command", options.commands, sorted(ids.values()))
+    ids = sorted({s.entry.id for s in selections})
+    _refuse_unknown("command", options.commands, ids)
     _refuse_unknown("tier", options.tiers, framework.config.tier_names)
-    _refuse_unknown("pass", options.disabled_passes, PASS_NAMES)
     return tuple(s for s in selections
-                 if (not options.commands or ids[s.command] in options.commands)
+                 if (not options.commands or s.entry.id in options.commands)
                  and (not options.tiers or s.tier in options.tiers))
 
 
@@ -118,3 +166,7 @@ def _refuse_unknown(what: str, asked: tuple[str, ...], known) -> None:
             close = difflib.get_close_matches(name, list(known), n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known) or 'none'}"
             raise UsageError(f"unknown {what} '{name}'", hint=hint)
+
+
+__all__ = ["BuildOptions", "BuildResult", "compile_framework", "build_release", "load_framework",
+           "SourceFile", "Tree"]

@@ -1,133 +1,174 @@
-"""Render each document per tier: Jinja2, then the text passes, then pieces the emitter joins.
+"""Render every document for every tier: tokeffc's tags, references marked, then the document passes.
 
-A rendered document is a sequence of pieces: runs of text (cut into blocks) and references
-to other documents, standing where an include or an ``@path`` line stood.
+A rendered document is a sequence of pieces: runs of its own text (cut into blocks) and references
+to other documents, standing where an include or a lone ``@path`` line stood, or just after the
+paragraph that mentions an ``@path`` mid-sentence. Each is counted after every step, so savings
+per pass come from these counts and nothing else.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
+from .entries import Entry
 from .graph import Framework
-from .markdown import prose_and_code, split_blocks
-from .parse import IMPORT_LINES, Document, source_units
-from .passes import compress_checkpoints, drop_reasoning_sections, normalise_text
-from .templating import INCLUDE_SENTINEL, render_body
+from .markdown import split_blocks
+from .parse import DocId, Document, source_units
+from .passes import PassSettings, run_document_passes
+from .references import attach_point, find_mentions
+from .sources import DocPath
+from .templating import INCLUDE_SENTINEL, TemplateContext, render_body
 from .tokens import TokenCounter
 
-_REF_LINE = re.compile(r"\x00([IM])([^\x00]*)\x00\n?")
-_KIND_OF = {"I": "include", "M": "import"}
+_REF_LINE = re.compile(r"\x00R(\d+)\x00\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    target: DocPath
+    kind: str  # include | import | attach
 
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    blocks: tuple[str, ...] = ()  # text, cut into blocks
-    target: str | None = None  # or a reference to this document's path
-
-
-@dataclass(frozen=True, slots=True)
-class StageTokens:
-    """Tokens of a document's own text (references excluded) after each stage."""
-
-    written: int  # the file as written, front matter included
-    rendered: int  # front matter gone, Jinja2 rendered for the tier
-    compressed: int  # after checkpoints
-    normalised: int  # after normalise
+    blocks: tuple[str, ...] = ()  # the document's own text, cut into blocks
+    ref: Ref | None = None  # or a reference standing here
+    protected: bool = False  # front matter kept as text: never deduplicated
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedDoc:
-    path: str
+    path: DocPath
     pieces: tuple[Piece, ...]
-    tokens: StageTokens
+    stages: tuple[tuple[str, int], ...]  # ("rendered", n), then (pass name, n) for each pass that ran
+
+    @property
+    def tokens(self) -> int:
+        return self.stages[-1][1]
+
+    @property
+    def refs(self) -> tuple[Ref, ...]:
+        return tuple(p.ref for p in self.pieces if p.ref is not None)
 
 
-class Renderer:
-    """Renders documents on request, caching per (path, tier) or (path, tier, command).
+RenderKey = tuple[DocPath, str, str]  # (path, tier, entry id or "" when the text does not name it)
 
-    Scratch state for one build: created by the pipeline, dropped with it.
-    """
+
+@dataclass(frozen=True, slots=True)
+class Renderings:
+    """Every document rendered for every tier (and entry, where its text names the entry)."""
+
+    docs: Mapping[RenderKey, RenderedDoc]
+    written: Mapping[DocPath, int]  # tokens of each file as written, front matter included
+
+    def get(self, framework: Framework, path: DocPath, tier: str, entry: DocId) -> RenderedDoc:
+        doc = framework.documents[path]
+        return self.docs[(path, tier, entry if "command" in doc.template.variables else "")]
+
+
+def template_context(framework: Framework, tier: str, entry: DocId) -> TemplateContext:
+    """The one place the values templates see are built: ``tokeffc.command`` is the entry's id."""
+    config = framework.config
+    return TemplateContext(tier=tier, command=entry, framework=config.name, version=config.version)
+
+
+def render_all(framework: Framework, entries: tuple[Entry, ...], counter: TokenCounter,
+               passes: tuple[str, ...]) -> Renderings:
+    written = {path: counter.count_units(source_units(path, doc.text)) for path, doc in framework.documents.items()}
+    renderer = _Renderer(framework, counter, passes)
+    docs: dict[RenderKey, RenderedDoc] = {}
+    for tier in framework.config.tier_names:
+        for path, doc in framework.documents.items():
+            names = [e.id for e in entries] if "command" in doc.template.variables else [DocId("")]
+            for name in names:
+                docs[(path, tier, name)] = renderer.render(doc, tier, name)
+    return Renderings(docs, written)
+
+
+class _Renderer:
+    """Scratch state for render_all: the same text with the same passes renders once."""
 
     def __init__(self, framework: Framework, counter: TokenCounter, passes: tuple[str, ...]):
-        self.framework = framework
-        self.counter = counter
-        self.passes = passes
-        self._cache: dict[tuple, RenderedDoc] = {}
-        self._passed: dict[tuple[str, str, bool], RenderedDoc] = {}  # same text, same passes: same result
-        self._written: dict[str, int] = {}
-        self._targets = {
-            path: {(e.kind, e.written): target for target, edges in framework.edges_from(path) for e in edges}
-            for path in framework.documents
-        }
+        self.framework, self.counter, self.passes = framework, counter, passes
+        self._done: dict[tuple, RenderedDoc] = {}
+        self._targets = {path: {(e.kind, e.written): target for target, edges in framework.edges_from(path)
+                                for e in edges} for path in framework.documents}
 
-    def render(self, path: str, tier: str, command: str) -> RenderedDoc:
-        doc = self.framework.documents[path]
-        key = (path, tier, command if "command" in doc.template.variables else None)
-        if key not in self._cache:
-            self._cache[key] = self._render(doc, tier, command)
-        return self._cache[key]
-
-    def written_tokens(self, doc: Document) -> int:
-        if doc.path not in self._written:
-            self._written[doc.path] = self.counter.count_units(source_units(doc.path, doc.text))
-        return self._written[doc.path]
-
-    def written_counts(self) -> dict[str, int]:
-        """Every document's tokens as written (front matter included), by path."""
-        return {path: self.written_tokens(doc) for path, doc in self.framework.documents.items()}
-
-    def _render(self, doc: Document, tier: str, command: str) -> RenderedDoc:
+    def render(self, doc: Document, tier: str, entry: DocId) -> RenderedDoc:
         config = self.framework.config
-        context = {"tier": tier, "command": command, "framework": config.name, "version": config.version}
-        rendered = render_body(doc.template, context)
-        if doc.references:
-            rendered = _mark_imports(rendered)
-        compress = "checkpoints" in self.passes and config.tier(tier).compress
-        key = (doc.path, rendered, compress)
-        if key not in self._passed:
-            self._passed[key] = self._apply_passes(doc, rendered, compress)
-        return self._passed[key]
+        body = render_body(doc.template, template_context(self.framework, tier, entry))
+        settings = PassSettings(config.tier(tier).compress, config.reasoning_headings)
+        key = (doc.path, body, settings.compress)
+        if key not in self._done:
+            self._done[key] = self._render(doc, body, settings)
+        return self._done[key]
 
-    def _apply_passes(self, doc: Document, rendered: str, compress: bool) -> RenderedDoc:
-        headings = self.framework.config.reasoning_headings
-        compressed = drop_reasoning_sections(compress_checkpoints(rendered), headings) if compress else rendered
-        normalised = normalise_text(compressed) if "normalise" in self.passes else compressed
-        pieces = tuple(self._pieces(doc.path, normalised))
-        # The pieces' blocks are the normalised own text, cut exactly: count them, not the text again.
-        normalised_tokens = self.counter.count_units([b for piece in pieces for b in piece.blocks])
-        compressed_tokens = normalised_tokens if normalised is compressed else self._own_tokens(compressed)
-        tokens = StageTokens(
-            written=self.written_tokens(doc),
-            rendered=compressed_tokens if compressed is rendered else self._own_tokens(rendered),
-            compressed=compressed_tokens,
-            normalised=normalised_tokens,
-        )
-        return RenderedDoc(doc.path, pieces, tokens)
+    def _render(self, doc: Document, body: str, settings: PassSettings) -> RenderedDoc:
+        marked, refs = self._mark_references(doc, body)
+        stages = [("rendered", marked)] + run_document_passes(marked, doc.format, self.passes, settings)
+        head = (Piece(blocks=(doc.kept_head,), protected=True),) if doc.kept_head else ()
+        pieces = head + tuple(_pieces(stages[-1][1], refs))
+        head_units = [doc.kept_head] if doc.kept_head else []
+        counts = [(name, self.counter.count_units(head_units + _own_blocks(text))) for name, text in stages[:-1]]
+        final = self.counter.count_units([b for piece in pieces for b in piece.blocks])
+        counts.append((stages[-1][0], final))
+        return RenderedDoc(doc.path, tuple(pieces), tuple(counts))
 
-    def _own_tokens(self, text: str) -> int:
-        if "\x00" in text:
-            text = _REF_LINE.sub("", text)
-        return self.counter.count_units(split_blocks(text))
+    def _mark_references(self, doc: Document, body: str) -> tuple[str, list[Ref]]:
+        """Includes and ``@`` mentions that resolved become reference lines (``\\x00R<n>\\x00``)."""
+        refs: list[Ref] = []
+        targets = self._targets[doc.path]
 
-    def _pieces(self, path: str, text: str):
-        last = 0
-        for match in _REF_LINE.finditer(text):
-            if match.start() > last:
-                yield Piece(blocks=tuple(split_blocks(text[last:match.start()])))
-            target = self._targets[path].get((_KIND_OF[match.group(1)], match.group(2)))
-            # An @line that only appears after rendering was never resolved: keep it as text.
-            yield Piece(target=target) if target else Piece(blocks=(f"@{match.group(2)}\n",))
-            last = match.end()
-        if last < len(text):
-            yield Piece(blocks=tuple(split_blocks(text[last:])))
+        def mark(kind: str, written: str) -> str | None:
+            target = targets.get((kind, written))
+            if target is None:
+                return None
+            refs.append(Ref(target, kind))
+            return f"\x00R{len(refs) - 1}\x00\n"
+
+        if "\x00I" in body:  # an include that names nothing (on_missing: warn) stays as written
+            body = INCLUDE_SENTINEL.sub(
+                lambda m: (mark("include", m.group(1)) or f'{{% include "{m.group(1)}" %}}\n')[:-1], body)
+        if "@" in body and doc.format in ("markdown", "text"):
+            body = _mark_mentions(body, mark)
+        return body, refs
 
 
-def _mark_imports(text: str) -> str:
-    """Turn include sentinels and ``@path`` lines (outside fenced code) into reference lines."""
-    if "\x00I" in text:
-        text = INCLUDE_SENTINEL.sub(lambda m: f"\x00I{m.group(1)}\x00\n", text)
-    if "@" not in text:
-        return text
-    return "".join(chunk if is_code else IMPORT_LINES.sub(lambda m: f"\x00M{m.group(1)}\x00", chunk)
-                   for is_code, chunk in prose_and_code(text))
+def _mark_mentions(body: str, mark) -> str:
+    """A lone ``@path`` line is replaced by its reference; a mention in a sentence or list item stays
+    as written, and its reference stands after the paragraph or list that holds it."""
+    inserts: list[tuple[int, int, str]] = []  # (start, end, replacement)
+    for mention in find_mentions(body):
+        if mention.alone:
+            line = mark("import", mention.written)
+            if line:
+                start = body.rfind("\n", 0, mention.start) + 1
+                end = body.find("\n", mention.end)
+                inserts.append((start, len(body) if end < 0 else end + 1, line))
+        else:
+            line = mark("attach", mention.written)
+            if line:
+                point = attach_point(body, mention.end)
+                inserts.append((point, point, line if body[point - 1:point] in ("\n", "") else "\n" + line))
+    for start, end, text in sorted(inserts, key=lambda i: (i[0], i[1]), reverse=True):
+        body = body[:start] + text + body[end:]
+    return body
+
+
+def _pieces(text: str, refs: list[Ref]):
+    last = 0
+    for match in _REF_LINE.finditer(text):
+        if match.start() > last:
+            yield Piece(blocks=tuple(split_blocks(text[last:match.start()])))
+        yield Piece(ref=refs[int(match.group(1))])
+        last = match.end()
+    if last < len(text):
+        yield Piece(blocks=tuple(split_blocks(text[last:])))
+
+
+def _own_blocks(text: str) -> list[str]:
+    if "\x00" in text:
+        text = _REF_LINE.sub("", text)
+    return split_blocks(text)

@@ -1,87 +1,138 @@
-"""Formatters: a build or a release as rich tables or stable JSON. They decide nothing."""
+"""Formatters: a build, a release or stats as tables (rich on a terminal, plain text elsewhere) or stable
+JSON. They decide nothing."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from rich.table import Table
+from .manifest import Manifest, to_data
 
-from .pipeline import BuildResult
-
-JSON_SCHEMA = "tokeffc.build-report/1"
-PASS_COLUMNS = ("pruned", "compressed", "normalised", "deduped", "structure")
+JSON_SCHEMA = "tokeffc.build-report/2"
+NARROW = 100  # below this many columns the per-step columns are left out, never cut
 
 
-def build_report(result: BuildResult, folder: Path | None, archive: Path | None) -> dict:
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A table as plain data: rich draws it on a terminal, ``plain_text`` everywhere else."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str = ""
+    right: tuple[bool, ...] = ()  # per column: right-aligned (numbers)
+
+
+def build_report(manifest: Manifest, release_id: str, passes: tuple[str, ...], over: bool,
+                 folder: Path | None, archive: Path | None, warnings: tuple[str, ...] = ()) -> dict:
     """The ``--json`` output of build and check (documented in the README)."""
-    manifest = json.loads(result.release.manifest_bytes)
     return {
         "schema": JSON_SCHEMA,
-        "framework": manifest["framework"],
-        "version": manifest["version"],
-        "release_id": result.release.release_id,
+        "framework": manifest.framework,
+        "version": manifest.version,
+        "preset": manifest.preset,
+        "release_id": release_id,
         "written": {"folder": str(folder), "archive": str(archive)} if folder else None,
-        "passes": list(result.passes),
-        "status": "over" if result.over_budget else "ok",
-        "bundles": manifest["bundles"],
-        "unreached": manifest["unreached"],
+        "passes": list(passes),
+        "baseline": to_data(manifest.baseline),
+        "status": "over" if over else "ok",
+        "bundles": to_data(manifest.bundles),
+        "unreached": list(manifest.unreached),
+        "external": to_data(manifest.external),
+        "missing": to_data(manifest.missing),
+        "warnings": list(warnings),
     }
 
 
-def bundle_table(result: BuildResult) -> Table:
-    manifest = json.loads(result.release.manifest_bytes)
-    table = Table(title=f"{manifest['framework']} {manifest['version']}: bundles (saving against the baseline: "
-                        "core + every module + the command, as written)",
-                  caption=f"passes run: {', '.join(result.passes) or 'none'}; "
-                          "tokens = baseline - the sum of the last five columns (structure, the compiler's own lines, "
-                          "is negative)")
-    for name in ("command", "tier", "tokens", "budget", "status", "baseline", "saving", *PASS_COLUMNS, "chunks"):
-        table.add_column(name, justify="left" if name in ("command", "tier", "status") else "right", no_wrap=True)
-    for entry in manifest["bundles"]:
-        baseline, tokens = entry["baseline_tokens"], entry["tokens"]
+def bundle_grid(manifest: Manifest, width: int) -> Grid:
+    steps = list(manifest.bundles[0].saved) if manifest.bundles else []
+    wide = width >= NARROW
+    headers = ("command", "tier", "tokens", "budget", "status", "baseline", "saving", *(steps if wide else ()),
+               "chunks")
+    rows = []
+    for entry in manifest.bundles:
+        baseline, tokens = entry.baseline_tokens, entry.tokens
         saving = f"{100 * (baseline - tokens) / baseline:.1f}%" if baseline else "-"
-        table.add_row(entry["command"], entry["tier"], f"{tokens:,}", f"{entry['budget']:,}",
-                      _status(entry["status"]), f"{baseline:,}", saving,
-                      *(f"{entry['saved'][name]:,}" for name in PASS_COLUMNS), str(len(entry["chunks"])))
-    return table
+        rows.append((entry.command, entry.tier, f"{tokens:,}", f"{entry.budget:,}", entry.status, f"{baseline:,}",
+                     saving, *((f"{entry.saved[s]:,}" for s in steps) if wide else ()), str(len(entry.chunks))))
+    lossy = [p.name for p in manifest.passes if not p.lossless]
+    caption = (f"baseline ({manifest.baseline.kind}): {manifest.baseline.rule}. passes: "
+               f"{', '.join(p.name for p in manifest.passes) or 'none'}"
+               + (f" (lossy: {', '.join(lossy)})" if lossy else "")
+               + (". tokens = baseline - the sum of the step columns (structure, tokeffc's own lines, is negative)"
+                  if wide else ". Per-step savings: widen the terminal, or use --json"))
+    return Grid(f"{manifest.framework} {manifest.version}: bundles", headers, tuple(rows), caption,
+                tuple(h not in ("command", "tier", "status") for h in headers))
 
 
-def release_table(manifest: dict) -> Table:
-    table = Table("file", "tokens", "sha256")
-    tokens = {b["path"]: b["tokens"] for b in manifest["bundles"]}
-    tokens.update({c["path"]: c["tokens"] for b in manifest["bundles"] for c in b["chunks"]})
-    for path, digest in sorted(manifest["files"].items()):
-        table.add_row(path, f"{tokens[path]:,}" if path in tokens else "", digest[:16])
-    return table
+def release_grid(manifest: Manifest) -> Grid:
+    tokens = {b.path: b.tokens for b in manifest.bundles}
+    tokens.update({c.path: c.tokens for b in manifest.bundles for c in b.chunks})
+    rows = tuple((path, f"{tokens[path]:,}" if path in tokens else "", digest[:16])
+                 for path, digest in sorted(manifest.files.items()))
+    return Grid("", ("file", "tokens", "sha256"), rows, right=(False, True, False))
 
 
-def over_budget_lines(result: BuildResult) -> list[str]:
+def over_budget_lines(manifest: Manifest) -> list[str]:
     lines = []
-    for check in result.over_budget:
-        lines.append(f"{check.command} [{check.tier}]: {check.tokens:,} tokens, {check.tokens - check.budget:,} "
-                     f"over its budget of {check.budget:,}. What to cut:")
-        for hint in check.cut:
+    for entry in manifest.bundles:
+        if entry.status != "over":
+            continue
+        lines.append(f"{entry.command} [{entry.tier}]: {entry.tokens:,} tokens, {entry.tokens - entry.budget:,} "
+                     f"over its budget of {entry.budget:,}. What to cut:")
+        for hint in entry.cut:
             why = "largest module" if hint.reason == "largest" else "used by this command alone"
             lines.append(f"  - {hint.id} ({hint.path}): {hint.tokens:,} tokens, {why}")
     return lines
 
 
+def plain_text(grid: Grid) -> str:
+    """A grid as aligned text columns (CI logs, pipes): no wrapping, nothing cut."""
+    widths = [max([len(h), *(len(r[i]) for r in grid.rows)]) for i, h in enumerate(grid.headers)]
+    right = grid.right or tuple(False for _ in grid.headers)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+
+    out = [grid.title] if grid.title else []
+    out += [line(grid.headers), line(tuple("-" * w for w in widths)), *(line(r) for r in grid.rows)]
+    if grid.caption:
+        out.append(grid.caption)
+    return "\n".join(out) + "\n"
+
+
+def rich_table(grid: Grid) -> Any:
+    from rich.table import Table
+
+    table = Table(title=grid.title or None, caption=grid.caption or None)
+    right = grid.right or tuple(False for _ in grid.headers)
+    for header, is_right in zip(grid.headers, right):
+        table.add_column(header, justify="right" if is_right else "left", no_wrap=is_right)
+    for row in grid.rows:
+        table.add_row(*(_status(c) if h == "status" else c for h, c in zip(grid.headers, row)))
+    return table
+
+
 def _status(status: str) -> str:
-    return {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "over": "[bold red]over[/]"}[status]
+    return {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "over": "[bold red]over[/]"}.get(status, status)
 
 
 def stats_report(stats) -> dict:
     """The ``stats --json`` output (documented in the README)."""
     total_written = sum(k.written for k in stats.kinds) or 1
     return {
-        "schema": "tokeffc.stats/1",
+        "schema": "tokeffc.stats/2",
+        "baseline": stats.baseline,
         "release_tokens": stats.release_tokens,
         "kinds": [{"kind": k.kind, "written": k.written, "written_share": round(k.written / total_written, 4),
                    "emitted": k.emitted, "emitted_share": round(k.emitted / (stats.release_tokens or 1), 4)}
                   for k in stats.kinds],
         "heaviest_modules": [{"id": m.id, "path": m.path, "tokens": m.tokens, "immediate_in": m.immediate_in,
                               "chunk_in": m.chunk_in} for m in stats.heaviest],
+        "always_loaded": [{"id": a.id, "path": a.path, "tokens": a.tokens, "referred_by": list(a.referred_by),
+                           "evidence": list(a.evidence), "saving_per_command": a.saving_per_command}
+                          for a in stats.always],
         "repeated_blocks": [{"tokens": r.tokens, "repeated_tokens": r.repeated_tokens,
                              "places": [str(p) for p in r.places]} for r in stats.repeated],
         "recommendations": [{"action": r.action, "target": r.target, "effect": r.effect, "reason": r.reason}
@@ -89,20 +140,25 @@ def stats_report(stats) -> dict:
     }
 
 
-def stats_tables(stats) -> list[Table]:
+def stats_grids(stats) -> list[Grid]:
     data = stats_report(stats)
-    kinds = Table("kind", "tokens written", "% of sources", "tokens emitted", "% of release",
-                  title="Where the tokens go (sources as written; release = every bundle as emitted)")
-    for row in data["kinds"]:
-        kinds.add_row(row["kind"], f"{row['written']:,}", f"{100 * row['written_share']:.1f}%",
-                      f"{row['emitted']:,}", f"{100 * row['emitted_share']:.1f}%")
-    heavy = Table("module", "tokens", "immediate in", "chunk in", title="Heaviest modules (tokens as written; bundles)")
-    for row in data["heaviest_modules"]:
-        heavy.add_row(row["id"], f"{row['tokens']:,}", str(row["immediate_in"]), str(row["chunk_in"]))
-    repeated = Table("tokens", "repeated", "places", title="Blocks repeated across the framework")
-    for row in data["repeated_blocks"]:
-        repeated.add_row(f"{row['tokens']:,}", f"{row['repeated_tokens']:,}", ", ".join(row["places"]))
-    advice = Table("action", "target", "effect", "why", title="Recommendations (effects computed, tokens)")
-    for row in data["recommendations"]:
-        advice.add_row(row["action"], row["target"], f"{row['effect']:+,}", row["reason"])
-    return [kinds, heavy, repeated, advice]
+    kinds = Grid("Where the tokens go (sources as written; release = every bundle as emitted)",
+                 ("kind", "tokens written", "% of sources", "tokens emitted", "% of release"),
+                 tuple((r["kind"], f"{r['written']:,}", f"{100 * r['written_share']:.1f}%", f"{r['emitted']:,}",
+                        f"{100 * r['emitted_share']:.1f}%") for r in data["kinds"]),
+                 right=(False, True, True, True, True))
+    heavy = Grid("Heaviest modules (tokens as written; bundles)", ("module", "tokens", "immediate in", "chunk in"),
+                 tuple((r["id"], f"{r['tokens']:,}", str(r["immediate_in"]), str(r["chunk_in"]))
+                       for r in data["heaviest_modules"]), right=(False, True, True, True))
+    always = Grid("Always loaded: who refers to it, and what deferring it for the others saves per command "
+                  "(a rebuild)", ("file", "tokens", "referred to by", "saving/command"),
+                  tuple((r["id"], f"{r['tokens']:,}", ", ".join(r["referred_by"]) or "-",
+                         f"{r['saving_per_command']:,}") for r in data["always_loaded"]),
+                  right=(False, True, False, True))
+    repeated = Grid("Blocks repeated across the framework", ("tokens", "repeated", "places"),
+                    tuple((f"{r['tokens']:,}", f"{r['repeated_tokens']:,}", ", ".join(r["places"]))
+                          for r in data["repeated_blocks"]), right=(True, True, False))
+    advice = Grid("Recommendations (effects computed, tokens)", ("action", "target", "effect", "why"),
+                  tuple((r["action"], r["target"], f"{r['effect']:+,}", r["reason"]) for r in data["recommendations"]),
+                  right=(False, False, True, False))
+    return [g for g in (kinds, heavy, always, repeated, advice) if g.rows]

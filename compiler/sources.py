@@ -1,82 +1,175 @@
-"""Find and read a framework's files: sorted, strict UTF-8, size-limited, never outside the root."""
+"""Find and read a framework's files: one bounded walk, sorted, strict UTF-8, never outside the root.
+
+The walk never follows a symlinked folder (so a loop cannot make it explode), never enters ``.git``
+or a folder that holds a tokeffc release, and counts what it visits against a limit.
+"""
 
 from __future__ import annotations
 
-import fnmatch
-import glob
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NewType
 
 from .config import Config
-from .errors import Span, TokeffcError
+from .errors import Span, TokeffcError, raise_all
+from .globs import glob_regex
 
-GLOB_CHARS = "*?["
+DocPath = NewType("DocPath", str)  # a file's POSIX path relative to the framework root
+
+MAX_WALKED_FILES = 200_000
+MAX_DEPTH = 64
+SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
+RELEASE_MARKERS = ("manifest.json",)
 
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    path: str  # POSIX path relative to the framework root
-    kind: str  # core | command | module
-    default_id: str  # id before front matter may override it
+    path: DocPath
+    role: str  # core | command | module, before rules refine it
+    default_id: str  # id before a rule or front matter may override it
     text: str  # decoded, BOM stripped, line endings as written
     sha256: str  # of the bytes on disk
 
 
-def discover_sources(config: Config, exclude_dirs: tuple[Path, ...] = ()) -> tuple[SourceFile, ...]:
-    """Every core file, command and module the config names, in a stable order."""
-    found: dict[str, SourceFile] = {}
-    for entry in config.core:
-        span = config.span("core")
-        for rel in _expand(config, entry, exclude_dirs, span, must_match=True):
-            found.setdefault(rel, read_source(config, rel, "core", rel, span))
-    for kind, patterns in (("command", config.commands), ("module", config.modules)):
-        for pattern in patterns:
-            span = config.span(kind + "s")
-            for rel in _expand(config, pattern, exclude_dirs, span, must_match=False):
-                if rel not in found:
-                    found[rel] = read_source(config, rel, kind, id_from_pattern(rel, pattern), span)
-    core = [f for f in found.values() if f.kind == "core"]  # in the order the config lists them
-    return (*core, *(found[rel] for rel in sorted(found) if found[rel].kind != "core"))
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """Every file under the root the walk may read, by relative path (sorted)."""
+
+    files: tuple[DocPath, ...]
+    index: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, files: list[str]) -> Tree:
+        ordered = tuple(sorted(DocPath(f) for f in files))
+        return cls(ordered, frozenset(ordered))
+
+    def matching(self, pattern: str) -> list[DocPath]:
+        regex = glob_regex(pattern)
+        return [f for f in self.files if regex.fullmatch(f)]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.index
+
+
+def walk_tree(config: Config, exclude_dirs: tuple[Path, ...] = ()) -> Tree:
+    """Every regular file under the root, bounded, skipping release folders and excluded paths."""
+    found: list[str] = []
+    excluded = {d.resolve() for d in exclude_dirs}
+    stack = [(config.root, "", 0)]
+    while stack:
+        folder, prefix, depth = stack.pop()
+        for entry in _entries(folder, prefix):
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if _enters(entry, rel, excluded, depth, config):
+                    stack.append((Path(entry.path), rel + "/", depth + 1))
+            elif entry.is_file() and not _is_excluded(config, rel):
+                found.append(rel)
+                if len(found) > MAX_WALKED_FILES:
+                    raise TokeffcError(f"more than {MAX_WALKED_FILES:,} files under the root", Span(prefix or "."),
+                                       "point tokeffc at the framework's folder, or add 'exclude:' globs")
+    return Tree.of(found)
+
+
+def _entries(folder: Path, prefix: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except OSError as exc:
+        raise TokeffcError(f"cannot read folder: {exc.strerror}", Span(prefix.rstrip("/") or "."),
+                           "check its permissions") from None
+
+
+def _enters(entry: os.DirEntry, rel: str, excluded: set[Path], depth: int, config: Config) -> bool:
+    if entry.name in SKIPPED_FOLDERS or _is_excluded(config, rel + "/"):
+        return False
+    if depth >= MAX_DEPTH:
+        raise TokeffcError(f"folders nest deeper than {MAX_DEPTH} levels", Span(rel), "flatten the tree")
+    path = Path(entry.path)
+    return path.resolve() not in excluded and not is_release_folder(path)
+
+
+def is_release_folder(path: Path) -> bool:
+    """A folder holding a tokeffc release (its manifest), or an output folder of .tokb archives."""
+    manifest = path / "manifest.json"
+    if manifest.is_file():
+        try:
+            with manifest.open("rb") as handle:
+                return b'"tokeffc.manifest/' in handle.read(4096)
+        except OSError:
+            return False
+    try:
+        return any(name.endswith(".tokb") for name in os.listdir(path))
+    except OSError:
+        return False
+
+
+def _is_excluded(config: Config, rel: str) -> bool:
+    return any(glob_regex(pattern).fullmatch(rel.rstrip("/")) for pattern in config.exclude)
 
 
 def id_from_pattern(rel: str, pattern: str) -> str:
-    """``modules/quality/gates.md`` under ``modules/**/*.md`` has the id ``quality/gates``."""
-    fixed = []
+    """A file's id: its path below the folders the glob names literally, without the extension.
+
+    ``modules/quality/gates.md`` under ``modules/**/*.md`` is ``quality/gates``;
+    ``SuperClaude/Commands/sc/x.md`` under ``**/[Cc]ommands/**/*.md`` is ``sc/x``.
+    """
+    anchor: list[str] = []
     for part in PurePosixPath(pattern).parts[:-1]:
-        if any(c in part for c in GLOB_CHARS):
+        if part == "**" and not anchor:
+            continue
+        if "*" in part:
             break
-        fixed.append(part)
-    path = PurePosixPath(rel)
-    inner = path.relative_to(*fixed) if fixed and path.parts[: len(fixed)] == tuple(fixed) else path
-    return str(inner.with_suffix(""))
+        anchor.append(part)
+    parts = PurePosixPath(rel).parts
+    regexes = [glob_regex(a) for a in anchor]
+    for start in range(len(parts) - len(anchor)):
+        if all(r.fullmatch(parts[start + i]) for i, r in enumerate(regexes)):
+            parts = parts[start + len(anchor):]
+            break
+    return str(PurePosixPath(*parts).with_suffix(""))
 
 
-def _expand(config: Config, pattern: str, exclude_dirs: tuple[Path, ...], span: Span, must_match: bool) -> list[str]:
+def classify(config: Config, tree: Tree, injected: tuple[DocPath, ...] = ()) -> list[tuple[DocPath, str, str]]:
+    """(path, role, default id) for every file the globs name: core in config order, then sorted.
+
+    ``injected`` files (a session hook puts them in every session) are core, after the config's.
+    """
+    found: dict[DocPath, tuple[str, str]] = {}
+    core: list[DocPath] = []
+    core_lists = [_expand(config, tree, entry, must_match=not config.preset) for entry in config.core]
+    for rel in [*(rel for matches in core_lists for rel in matches), *injected]:
+        if rel not in found:
+            found[rel] = ("core", str(PurePosixPath(rel).with_suffix("")))
+            core.append(rel)
+    for role, patterns in (("command", config.commands), ("module", config.modules)):
+        for pattern in patterns:
+            for rel in _expand(config, tree, pattern, must_match=False):
+                found.setdefault(rel, (role, id_from_pattern(rel, pattern)))
+    rest = sorted(p for p in found if p not in core)
+    return [(p, *found[p]) for p in (*core, *rest)]
+
+
+def _expand(config: Config, tree: Tree, pattern: str, must_match: bool) -> list[DocPath]:
     if PurePosixPath(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
-        raise TokeffcError(f"pattern '{pattern}' leaves the framework root", span, "use a path relative to the root")
-    matches = sorted(glob.glob(pattern, root_dir=config.root, recursive=True))
-    rels = [m.replace(os.sep, "/") for m in matches if (config.root / m).is_file()]
-    rels = [r for r in rels if not _is_excluded(config, r, exclude_dirs)]
-    if must_match and not rels:
-        raise TokeffcError(f"'{pattern}' matches no file", span, "fix the path under 'core:' (relative to the root)")
-    return rels
+        raise TokeffcError(f"pattern '{pattern}' leaves the framework root", config.span("core"),
+                           "use a path relative to the root")
+    matches = tree.matching(pattern)
+    if must_match and not matches:
+        raise TokeffcError(f"'{pattern}' matches no file", config.span("core"),
+                           "fix the path under 'core:' (relative to the root)")
+    return matches
 
 
-def _is_excluded(config: Config, rel: str, exclude_dirs: tuple[Path, ...]) -> bool:
-    if any(part.startswith(".") for part in PurePosixPath(rel).parts):
-        return True
-    if any(fnmatch.fnmatchcase(rel, pattern) for pattern in config.exclude):
-        return True
-    absolute = (config.root / rel).resolve()
-    return any(absolute.is_relative_to(d) for d in exclude_dirs)
-
-
-def read_source(config: Config, rel: str, kind: str, default_id: str, span: Span | None) -> SourceFile:
+def read_source(config: Config, rel: str, role: str, default_id: str, span: Span | None) -> SourceFile:
     """Read one file under the root, refusing escapes, huge files, binaries and non-UTF-8."""
     path = config.root / rel
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        raise TokeffcError(f"cannot resolve '{rel}'", span or Span(rel), "fix the symlink") from None
     if not resolved.is_relative_to(config.root):
         raise TokeffcError(f"'{rel}' resolves outside the framework root", span or Span(rel),
                            "a symlink or path must stay inside the root")
@@ -89,7 +182,7 @@ def read_source(config: Config, rel: str, kind: str, default_id: str, span: Span
         data = resolved.read_bytes()
     except OSError as exc:
         raise TokeffcError(f"cannot read '{rel}': {exc.strerror}", span or Span(rel), "check the file") from None
-    return SourceFile(rel, kind, default_id, decode_source(data, rel), hashlib.sha256(data).hexdigest())
+    return SourceFile(DocPath(rel), role, default_id, decode_source(data, rel), hashlib.sha256(data).hexdigest())
 
 
 def decode_source(data: bytes, rel: str) -> str:
@@ -102,6 +195,18 @@ def decode_source(data: bytes, rel: str) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise TokeffcError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", Span(rel, line),
                            "re-save the file as UTF-8") from None
+
+
+def discover_sources(config: Config, tree: Tree, injected: tuple[DocPath, ...] = ()) -> tuple[SourceFile, ...]:
+    """Read every file the globs name; problems in several files are reported together."""
+    files, problems = [], []
+    for rel, role, default_id in classify(config, tree, injected):
+        try:
+            files.append(read_source(config, rel, role, default_id, None))
+        except TokeffcError as exc:
+            problems.append(exc)
+    raise_all(problems)
+    return tuple(files)
 
 
 def _size(n: int) -> str:

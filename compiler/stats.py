@@ -1,21 +1,23 @@
-"""``tokeffc stats``: where a framework's tokens go, what repeats, and what to change.
-
-Every recommendation's effect is computed by rebuilding with the change applied, never estimated.
-"""
+"""``tokeffc stats``: where a framework's tokens go, what is always loaded and who needs it, what
+repeats, and what to change. Every effect is computed by rebuilding with the change, never estimated."""
 
 from __future__ import annotations
 
+import posixpath
+import re
+import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from .assemble import Assembler
+from .baseline import attached_closure
 from .errors import Span
 from .markdown import split_blocks
 from .passes import dedupe_key
 from .pipeline import BuildResult
-from .rendering import Renderer
-from .selection import select_bundles
+from .selection import always_loaded, select_bundles
+from .sources import DocPath
 
 MAX_ROWS = 10
 MAX_UNREACHED_ROWS = 5
@@ -24,7 +26,7 @@ MIN_SUGGESTED_TOKENS = 200  # below this, deferring a module saves less than its
 
 @dataclass(frozen=True, slots=True)
 class KindShare:
-    kind: str  # core | command | module | structure
+    kind: str  # a role, or structure
     written: int  # tokens in the sources, as written
     emitted: int  # tokens across every bundle of the release
 
@@ -36,6 +38,18 @@ class ModuleWeight:
     tokens: int  # as written
     immediate_in: int  # bundles that carry its text
     chunk_in: int  # bundles that offer it as a chunk
+
+
+@dataclass(frozen=True, slots=True)
+class AlwaysLoaded:
+    """A file the host loads for every entry: which entries name it, and what deferring it would save."""
+
+    id: str
+    path: str
+    tokens: int
+    referred_by: tuple[str, ...]  # entry ids
+    evidence: tuple[str, ...]  # file:line of each reference
+    saving_per_command: int  # median over the other entries' smallest-tier bundles, by rebuilding
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,57 +72,115 @@ class Recommendation:
 
 @dataclass(frozen=True, slots=True)
 class Stats:
+    baseline: str
     kinds: tuple[KindShare, ...]
     heaviest: tuple[ModuleWeight, ...]
+    always: tuple[AlwaysLoaded, ...]
     repeated: tuple[RepeatedBlock, ...]
     recommendations: tuple[Recommendation, ...]
     release_tokens: int  # all bundles of the release, as emitted
 
 
 def collect_stats(result: BuildResult) -> Stats:
-    written = Renderer(result.framework, result.counter, result.passes).written_counts()
     repeated = repeated_blocks(result)
     return Stats(
-        kinds=_kinds(result, written),
-        heaviest=_heaviest(result, written),
+        baseline=result.manifest.baseline.kind,
+        kinds=_kinds(result),
+        heaviest=_heaviest(result),
+        always=_always_loaded(result),
         repeated=repeated,
-        recommendations=(*_defer_single_use(result, written), *_drop_unreached(result, written),
-                         *_factor_out(repeated)),
-        release_tokens=_release_tokens(result.bundles),
+        recommendations=(*_defer_single_use(result), *_unreached(result), *_factor_out(repeated)),
+        release_tokens=_release_tokens(result),
     )
 
 
-def _release_tokens(bundles) -> int:
-    return sum(b.content.tokens for b in bundles)
+def _release_tokens(result: BuildResult) -> int:
+    return sum(b.content.tokens for b in result.bundles)
 
 
-def _kinds(result: BuildResult, written: dict[str, int]) -> tuple[KindShare, ...]:
-    documents = result.framework.documents
+def _kinds(result: BuildResult) -> tuple[KindShare, ...]:
+    documents, written = result.framework.documents, result.renderings.written
     emitted: Counter = Counter()
     for bundle in result.bundles:
         for share in bundle.content.docs:
-            emitted[documents[share.path].kind] += share.emitted
+            emitted[documents[share.path].role] += share.emitted
         emitted["structure"] += bundle.content.structure
-    source = Counter()
+    source: Counter = Counter()
     for path, tokens in written.items():
-        source[documents[path].kind] += tokens
-    return tuple(KindShare(kind, source[kind], emitted[kind]) for kind in ("core", "command", "module", "structure"))
+        source[documents[path].role] += tokens
+    roles = sorted(set(source) | set(emitted) - {"structure"}) + ["structure"]
+    return tuple(KindShare(kind, source[kind], emitted[kind]) for kind in roles)
 
 
-def _heaviest(result: BuildResult, written: dict[str, int]) -> tuple[ModuleWeight, ...]:
+def _heaviest(result: BuildResult) -> tuple[ModuleWeight, ...]:
+    written = result.renderings.written
     immediate = Counter(share.path for b in result.bundles for share in b.content.docs)
     chunked = Counter(chunk.path for b in result.bundles for _, chunk in b.chunks)
-    modules = sorted(result.framework.modules, key=lambda d: (-written[d.path], d.path))[:MAX_ROWS]
+    entry_roles = result.framework.config.entries
+    modules = sorted((d for d in result.framework.documents.values() if d.role not in entry_roles),
+                     key=lambda d: (-written[d.path], d.path))[:MAX_ROWS]
     return tuple(ModuleWeight(d.id, d.path, written[d.path], immediate[d.path], chunked[d.path]) for d in modules)
+
+
+def _always_loaded(result: BuildResult) -> tuple[AlwaysLoaded, ...]:
+    framework = result.framework
+    always = sorted(attached_closure(framework, always_loaded(framework)))
+    rows = []
+    for path in always:
+        referrers = _referrers(result, path)
+        saving = _deferral_saving(result, path, {e for e, _ in referrers})
+        rows.append(AlwaysLoaded(framework.documents[path].id, path, result.renderings.written[path],
+                                 tuple(sorted({e for e, _ in referrers})), tuple(sorted({w for _, w in referrers})),
+                                 saving))
+    return tuple(sorted(rows, key=lambda r: (-r.saving_per_command, r.path)))
+
+
+def _referrers(result: BuildResult, path: DocPath) -> list[tuple[str, str]]:
+    """(entry id, file:line) for each entry whose own files refer to ``path`` (not through the core)."""
+    framework = result.framework
+    core = set(attached_closure(framework, always_loaded(framework)))
+    found = []
+    for entry in result.entries:
+        own = attached_closure(framework, [p for p in (entry.path, *entry.focus) if p]) - core
+        for source in own:
+            for target, edges in framework.edges_from(source):
+                if target == path:
+                    found += [(entry.id, str(e.span)) for e in edges]
+    return found
+
+
+def _deferral_saving(result: BuildResult, path: DocPath, keep_for: set[str]) -> int:
+    """Median tokens saved per other entry at the smallest tier if ``path`` loaded on demand (a rebuild)."""
+    tier = result.framework.config.tier_names[0]
+    before = {b.entry: b.content.tokens for b in result.bundles if b.tier == tier}
+    after = _tokens_with_loads(result, {path: "on_demand"}, tier)
+    savings = [before[e] - after[e] for e in before if e in after and e not in keep_for]
+    return int(statistics.median(savings)) if savings else 0
+
+
+def _tokens_with_loads(result: BuildResult, loads: dict[DocPath, str], tier: str | None = None) -> dict[str, int]:
+    """Each bundle's tokens if these documents had these loads: a real selection and assembly."""
+    framework = result.framework
+    documents = {p: replace(d, load=loads.get(p, d.load)) for p, d in framework.documents.items()}
+    changed = replace(framework, documents=MappingProxyType(documents))
+    if any(framework.documents[p].role == "core" for p in loads):
+        changed = replace(changed, core_order=tuple(p for p in framework.core_order if p not in loads))
+    assembler = Assembler(changed, result.renderings, result.counter, result.passes)
+    built = {(b.entry, b.tier) for b in result.bundles if tier is None or b.tier == tier}
+    return {s.entry.id: assembler.bundle(s).content.tokens
+            for s in select_bundles(changed, result.renderings, result.entries)
+            if (s.entry.id, s.tier) in built}
 
 
 def repeated_blocks(result: BuildResult) -> tuple[RepeatedBlock, ...]:
     """Blocks that stand, to the letter, in more than one place of the sources."""
     places: dict[str, list[Span]] = defaultdict(list)
     for doc in result.framework.documents.values():
+        if doc.format != "markdown":
+            continue
         line = doc.head.count("\n") + 1
         for block in split_blocks(doc.body):
-            key = dedupe_key(block)
+            key = dedupe_key((block,))
             if key is not None:
                 places[key].append(Span(doc.path, line + len(block) - len(block.lstrip("\n"))))
             line += block.count("\n")
@@ -127,19 +199,19 @@ def _factor_out(repeated: tuple[RepeatedBlock, ...]):
             "move it into one module and require it (saving is of the sources)")
 
 
-def _defer_single_use(result: BuildResult, written: dict[str, int]):
-    """Immediate modules that only one command carries: what deferring each would save."""
-    documents = result.framework.documents
-    carriers: dict[str, set[str]] = defaultdict(set)
+def _defer_single_use(result: BuildResult):
+    """Immediate modules that only one entry carries: what deferring each would save."""
+    documents, written = result.framework.documents, result.renderings.written
+    carriers: dict[DocPath, set[str]] = defaultdict(set)
     for bundle in result.bundles:
         for share in bundle.content.docs:
-            if documents[share.path].kind == "module":
-                carriers[share.path].add(bundle.command)
-    candidates = sorted((p for p, commands in carriers.items() if len(commands) == 1
+            if documents[share.path].role not in ("core", *result.framework.config.entries):
+                carriers[share.path].add(bundle.entry)
+    candidates = sorted((p for p, entries in carriers.items() if len(entries) == 1
                          and written[p] >= MIN_SUGGESTED_TOKENS), key=lambda p: (-written[p], p))[:3]
-    before = _release_tokens(result.bundles)
+    before = _release_tokens(result)
     for path in candidates:
-        after = release_tokens_with_loads(result, {path: "on_demand"})
+        after = sum(_tokens_with_loads(result, {path: "on_demand"}).values())
         count = sum(1 for b in result.bundles if any(s.path == path for s in b.content.docs))
         if after < before:
             bundles = f"{count} bundle{'s' * (count > 1)}"
@@ -149,24 +221,36 @@ def _defer_single_use(result: BuildResult, written: dict[str, int]):
                 "make it load: on_demand (the effect is a rebuild with that change)")
 
 
-def _drop_unreached(result: BuildResult, written: dict[str, int]):
-    unreached = sorted(result.framework.unreached, key=lambda p: (-written[p], p))
+def _unreached(result: BuildResult):
+    """Files no reference tokeffc follows reaches. The host may reach them another way (a skill by its
+    description, a rule read in prose, a subagent): only a file nothing names is a candidate to delete."""
+    framework, written = result.framework, result.renderings.written
+    unreached = sorted(framework.unreached, key=lambda p: (-written[p], p))
+    named = _named_somewhere(result, unreached[:MAX_UNREACHED_ROWS])
     for path in unreached[:MAX_UNREACHED_ROWS]:
-        yield Recommendation("remove", result.framework.documents[path].id, -written[path],
-                             "no command or core file reaches it: delete it or require it (saving is of the baseline)")
+        doc = framework.documents[path]
+        if path in named:
+            yield Recommendation("check", doc.id, 0, f"no reference detected, but {named[path]} names it: if the "
+                                 "host reaches it another way, leave it; else add a rule or a reference")
+        else:
+            yield Recommendation("remove?", doc.id, -written[path], "nothing in the framework names it: delete it "
+                                 "if nothing outside the framework uses it (saving is of the sources)")
     rest = unreached[MAX_UNREACHED_ROWS:]
     if rest:
-        yield Recommendation("remove", f"{len(rest)} more modules", -sum(written[p] for p in rest),
-                             "no command or core file reaches them either (the manifest's 'unreached' lists all)")
+        yield Recommendation("check", f"{len(rest)} more files", 0,
+                             "no reference detected to them either (the manifest's 'unreached' lists all)")
 
 
-def release_tokens_with_loads(result: BuildResult, loads: dict[str, str]) -> int:
-    """The release's bundle tokens if these modules (by path) had these loads: a real rebuild."""
-    framework = result.framework
-    documents = {p: replace(d, load=loads.get(p, d.load)) for p, d in framework.documents.items()}
-    changed = replace(framework, documents=MappingProxyType(documents))
-    renderer = Renderer(changed, result.counter, result.passes)
-    assembler = Assembler(changed, renderer, result.counter, result.passes)
-    built = {(b.selection.command, b.tier) for b in result.bundles}
-    return sum(assembler.bundle(s).content.tokens for s in select_bundles(changed, renderer)
-               if (s.command, s.tier) in built)
+def _named_somewhere(result: BuildResult, paths: list[DocPath]) -> dict[DocPath, str]:
+    """For each path, the first file:line of another file whose text names it (by file name or stem)."""
+    found: dict[DocPath, str] = {}
+    patterns = {p: re.compile(rf"(?<![\w-]){re.escape(posixpath.splitext(posixpath.basename(p))[0])}(?![\w-])")
+                for p in paths}
+    for doc in result.framework.documents.values():
+        for path, pattern in patterns.items():
+            if path in found or doc.path == path:
+                continue
+            match = pattern.search(doc.text)
+            if match:
+                found[path] = f"{doc.path}:{doc.text.count(chr(10), 0, match.start()) + 1}"
+    return found

@@ -1,34 +1,55 @@
-"""Jinja2 in prompt bodies, in a sandbox: a framework's templates are not trusted code.
+"""tokeffc's own template tags in prompt bodies; everything else is the framework's text.
 
-Prompt text is full of braces that are not Jinja (``{{project_name}}`` placeholders,
-``${{ secrets.X }}``, code samples), so before compiling a body we set aside, as opaque
-placeholders, all of it but the lines that hold Jinja tags, and on those lines every code span
-and every ``{{ … }}`` that uses none of the compiler's variables. Jinja then parses only the tag
-lines, which also keeps compiling cheap. Includes render to sentinels that the emitter later
-replaces by the module's text or by a reference to it.
+tokeffc recognises, outside fenced code and code spans (also spans that wrap a line):
+
+* ``{% if EXPR %}`` / ``{% elif EXPR %}`` whose expression tests a ``tokeffc.`` value, with the
+  ``{% else %}`` and ``{% endif %}`` that pair with it;
+* ``{% include "path" %}`` with a literal path, on a line of its own;
+* ``{{ tokeffc.NAME }}``.
+
+Every other ``{{ }}``, ``{% %}`` and ``{# #}`` belongs to the framework and is kept byte for byte.
+Expressions are parsed by Jinja2's parser and evaluated here over a whitelist (``tokeffc.tier``,
+``.command``, ``.framework``, ``.version``, literals, ``== != in not in``, ``and or not``): there
+are no loops, calls, filters or arithmetic, so rendering is bounded by the size of the text.
+A tag alone on its line takes the line with it; ``{%-`` and ``-%}`` also trim whitespace beside it.
 """
 
 from __future__ import annotations
 
 import re
-import traceback
-from dataclasses import dataclass, field
-
-import jinja2
-from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
+from dataclasses import dataclass
+from typing import Any, Union
 
 from .errors import Span, TokeffcError
-from .markdown import INLINE_CODE, prose_and_code
+from .markdown import prose_and_code
 
-CONTEXT_VARIABLES = ("tier", "command", "framework", "version")
-JINJA_MARKERS = ("{{", "{%", "{#")
-_EXPRESSION = re.compile(r"\{\{-?\s*([A-Za-z_]\w*)?.*?-?\}\}", re.S)
-_COMMENT_OR_OPEN = re.compile(r"\{#.*?#\}|\{#", re.S)
-_OPENER = re.compile(r"\{[{%#]")
-_CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
+VARIABLES = ("tier", "command", "framework", "version")
+_BLOCK_TAG = re.compile(r"\{%(-?)\s*(if|elif|else|endif|include)\b(.*?)(-?)%\}", re.S)
+_OUR_EXPRESSION = re.compile(r"\{\{(-?)\s*tokeffc\s*\.(.*?)(-?)\}\}", re.S)
+_MENTIONS_US = re.compile(r"\btokeffc\s*\.")
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1)(?!\n[ \t]*\n)[\s\S])+?\1")
+_INCLUDE_ARG = re.compile(r"""\s*(["'])([^"'\n]+)\1\s*""")
 INCLUDE_SENTINEL = re.compile(r"\x00I([^\x00]*)\x00")
-_TEMPLATE_NAME = "<template>"  # what Jinja calls a template made from a string, in tracebacks
+MAX_NESTING = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    name: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    branches: tuple[tuple[Any, tuple[Node, ...]], ...]  # (expression or None for else, body)
+
+
+Node = Union[str, Include, Var, Cond]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,153 +57,319 @@ class BodyTemplate:
     """A body ready to render per tier. ``is_template`` False means the body renders as itself."""
 
     body: str
-    source: str  # the body with literals set aside
-    literals: tuple[str, ...]
+    nodes: tuple[Node, ...]
     includes: tuple[tuple[str, int], ...]  # (name as written, line in the file)
-    variables: frozenset[str]
+    variables: frozenset[str]  # the tokeffc.* values it reads
     is_template: bool
     span: Span  # the body's first line
-    compiled: jinja2.Template | None = field(default=None, compare=False, repr=False)
 
 
-def prepare_body(body: str, span: Span) -> BodyTemplate:
-    """Protect literal braces, parse once, and list the includes with their lines."""
-    source, literals = _protect_literals(body)
-    if not any(marker in source for marker in JINJA_MARKERS):
-        return BodyTemplate(body, body, (), (), frozenset(), False, span)
-    env = _environment()
-    try:
-        tree = env.parse(source)
-        compiled = env.from_string(tree)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TokeffcError(f"Jinja2 syntax: {exc.message}", _line(span, exc.lineno),
-                           "fix the tag, or wrap literal braces in {% raw %}…{% endraw %}") from None
-    includes = tuple(_includes(tree, span))
-    # Plain text is set aside, so the source holds only tags: a word match is cheap and safe.
-    variables = frozenset(v for v in CONTEXT_VARIABLES if re.search(rf"\b{v}\b", source))
-    return BodyTemplate(body, source, tuple(literals), includes, variables, True, span, compiled)
+@dataclass(frozen=True, slots=True)
+class TemplateContext:
+    """The one set of values templates see (built in one place: ``template_context``)."""
+
+    tier: str
+    command: str  # the entry's id (never its path)
+    framework: str
+    version: str
+
+    def value(self, name: str) -> str:
+        return str(getattr(self, name))
 
 
-def render_body(template: BodyTemplate, context: dict[str, str]) -> str:
-    """Render for one tier/command; includes stay as sentinels for the emitter."""
+def plain_body(body: str, span: Span) -> BodyTemplate:
+    return BodyTemplate(body, (body,), (), frozenset(), False, span)
+
+
+def prepare_body(body: str, span: Span, enabled: bool = True) -> BodyTemplate:
+    """Find tokeffc's tags, pair them, parse their expressions, and list the includes with their lines."""
+    if not enabled or ("{%" not in body and "{{" not in body) or "tokeffc" not in body and "include" not in body:
+        return plain_body(body, span)
+    tags = _our_tags(body, span)
+    if not tags:
+        return plain_body(body, span)
+    nodes = _Builder(body, span, tags).build()
+    includes = tuple((t.argument, t.line) for t in tags if t.kind == "include")
+    variables = frozenset(v for t in tags for v in VARIABLES if re.search(rf"\btokeffc\s*\.\s*{v}\b", t.text))
+    return BodyTemplate(body, nodes, includes, variables, True, span)
+
+
+def render_body(template: BodyTemplate, context: TemplateContext) -> str:
+    """The body for one tier and entry; includes become sentinel lines for the renderer."""
     if not template.is_template:
         return template.body
-    try:
-        text = template.compiled.render(context)
-    except jinja2.exceptions.SecurityError as exc:
-        raise TokeffcError(f"template reaches outside the sandbox: {exc}", _error_line(template, exc),
-                           "templates may use tier, command, framework and version only") from None
-    except jinja2.TemplateError as exc:
-        raise TokeffcError(f"Jinja2: {exc}", _error_line(template, exc),
-                           f"templates may use {', '.join(CONTEXT_VARIABLES)}") from None
-    return _restore_literals(text, template.literals)
+    out: list[str] = []
+    _render(template.nodes, context, out)
+    return "".join(out)
 
 
-def _restore_literals(text: str, literals: tuple[str, ...]) -> str:
-    """Put set-aside text back. Placeholders are ``\\x00L<n><newlines>\\x00``; other ``\\x00`` pairs stay."""
-    parts = text.split("\x00")
-    for index in range(1, len(parts), 2):
-        part = parts[index]
-        parts[index] = literals[int(part[1:].rstrip("\n"))] if part[:1] == "L" else f"\x00{part}\x00"
-    return "".join(parts)
-
-
-def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
-        loader=_SentinelLoader(),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
-class _SentinelLoader(jinja2.BaseLoader):
-    """Every include renders as a sentinel naming it; the emitter resolves it."""
-
-    def get_source(self, environment, template):
-        return f"\x00I{template}\x00", None, lambda: True
-
-
-def _protect_literals(body: str) -> tuple[str, list[str]]:
-    """The body with everything but Jinja tag lines set aside as numbered placeholders.
-
-    Fenced code and lines without Jinja markers are set aside whole; on tag lines, code spans
-    and ``{{ … }}`` that use none of the compiler's variables are. Each placeholder keeps the
-    newlines of what it replaces, so Jinja's line numbers and trim_blocks behave as before.
-    """
-    literals: list[str] = []
-
-    def stash(text: str) -> str:
-        literals.append(text)
-        return f"\x00L{len(literals) - 1}" + "\n" * text.count("\n") + "\x00"
-
-    if not any(marker in body for marker in JINJA_MARKERS):
-        return body, literals
-    out = []
-    for is_code, chunk in prose_and_code(body):
-        last = 0
-        for start, end in ([] if is_code else _tag_regions(chunk)):
-            if start > last:
-                out.append(stash(chunk[last:start]))
-            out.append(_protect_inline(chunk[start:end], stash))
-            last = end
-        if last < len(chunk):
-            out.append(stash(chunk[last:]))
-    return "".join(out), literals
-
-
-def _tag_regions(text: str) -> list[tuple[int, int]]:
-    """Whole-line ranges holding Jinja markers, widened so that a tag spanning lines stays whole."""
-    regions: list[tuple[int, int]] = []
-    for opener in _OPENER.finditer(text):
-        close = text.find(_CLOSERS[opener.group()], opener.end())
-        # An opener never closed (a stray "{#anchor}") is literal text on its own line.
-        reach = opener.end() if close < 0 else close + 2
-        if regions and opener.start() < regions[-1][1]:
-            start, end = regions[-1]
-            if reach <= end:
-                continue
-            regions.pop()
+def _render(nodes: tuple[Node, ...], context: TemplateContext, out: list[str]) -> None:
+    for node in nodes:
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, Include):
+            out.append(f"\x00I{node.name}\x00\n")
+        elif isinstance(node, Var):
+            out.append(context.value(node.name))
         else:
-            start = text.rfind("\n", 0, opener.start()) + 1
-        line_end = text.find("\n", reach)
-        regions.append((start, len(text) if line_end < 0 else line_end + 1))
-    return regions
+            for test, body in node.branches:
+                if test is None or _truthy(evaluate(test, context)):
+                    _render(body, context, out)
+                    break
 
 
-def _protect_inline(text: str, stash) -> str:
-    text = INLINE_CODE.sub(lambda m: stash(m.group(0)) if any(k in m.group(0) for k in JINJA_MARKERS)
-                           else m.group(0), text)
-    text = _EXPRESSION.sub(lambda m: m.group(0) if _is_jinja_expression(m) else stash(m.group(0)), text)
-    return _COMMENT_OR_OPEN.sub(lambda m: m.group(0) if m.group(0) != "{#" else stash("{#"), text)
+# --- finding and pairing tags ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Tag:
+    kind: str  # if | elif | else | endif | include | var
+    argument: str  # the expression, the include's path, or the variable
+    start: int  # what the tag removes from the body: [start, end)
+    end: int
+    line: int
+    text: str
 
 
-def _is_jinja_expression(match: re.Match) -> bool:
-    """Ours if it uses a compiler variable; also if it pokes at internals, so the sandbox refuses it."""
-    return match.group(1) in CONTEXT_VARIABLES or "__" in match.group(0) or "attr(" in match.group(0)
+def _our_tags(body: str, span: Span) -> list[_Tag]:
+    """tokeffc's tags in order; ``else``/``endif`` are ours when they close an ``if`` of ours."""
+    candidates = sorted(_candidates(body, span), key=lambda t: t.start)
+    tags, stack = [], []  # stack: True for our if, False for the framework's
+    for tag in candidates:
+        ours = _is_ours(tag, stack, span)
+        if ours:
+            tags.append(tag)
+    if True in stack:
+        opened = [t for t in tags if t.kind == "if"]
+        raise TokeffcError("{% if %} on tokeffc values is never closed", Span(span.path, opened[-1].line),
+                           "add {% endif %}")
+    return tags
 
 
-def _includes(tree: nodes.Template, span: Span):
-    for node in tree.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
-        if not isinstance(node, nodes.Include):
-            raise TokeffcError(f"'{type(node).__name__.lower()}' is not supported in prompt bodies",
-                               _line(span, node.lineno), "use {% include \"path.md\" %} or requires:")
-        if not isinstance(node.template, nodes.Const) or not isinstance(node.template.value, str):
-            raise TokeffcError("include needs a literal path", _line(span, node.lineno),
-                               "write {% include \"modules/x.md\" %}")
-        yield node.template.value, _line(span, node.lineno).line
+def _is_ours(tag: _Tag, stack: list[bool], span: Span) -> bool:
+    where = Span(span.path, tag.line)
+    if tag.kind in ("include", "var"):
+        return True
+    if tag.kind == "if":
+        stack.append(bool(_MENTIONS_US.search(tag.argument)))
+        return stack[-1]
+    if not stack:
+        return False  # a stray else/endif: the framework's text
+    if tag.kind == "elif" and stack[-1] != bool(_MENTIONS_US.search(tag.argument)):
+        raise TokeffcError("an {% elif %} must test tokeffc values exactly when its {% if %} does", where,
+                           "write the framework's own conditions outside tokeffc's")
+    return stack.pop() if tag.kind == "endif" else stack[-1]
 
 
-def _line(span: Span, lineno: int | None) -> Span:
-    return Span(span.path, span.line + (lineno or 1) - 1)
+def _candidates(body: str, span: Span):
+    """Block tags and ``{{ tokeffc.x }}`` outside fenced code and code spans."""
+    offset = 0
+    for is_code, chunk in prose_and_code(body):
+        if not is_code and ("{%" in chunk or "{{" in chunk):
+            hidden = _code_spans(chunk)
+            for match in _BLOCK_TAG.finditer(chunk):
+                if not _inside(match.start(), hidden) and _wanted(match):
+                    yield _tag(body, offset, match, match.group(2), match.group(3).strip(), span)
+            for match in _OUR_EXPRESSION.finditer(chunk):
+                if not _inside(match.start(), hidden):
+                    yield _tag(body, offset, match, "var", _variable(match, body, offset, span), span)
+        offset += len(chunk)
 
 
-def _error_line(template: BodyTemplate, exc: Exception) -> Span:
-    """Jinja rewrites tracebacks so template frames carry template line numbers."""
-    lineno = getattr(exc, "lineno", None)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == _TEMPLATE_NAME:
-            lineno = frame.lineno
-    return _line(template.span, lineno)
+def _wanted(match: re.Match) -> bool:
+    """An include is ours only with a literal path; other include forms are the framework's."""
+    return match.group(2) != "include" or bool(_INCLUDE_ARG.fullmatch(match.group(3)))
+
+
+def _variable(match: re.Match, body: str, offset: int, span: Span) -> str:
+    name = match.group(2).strip()
+    if name not in VARIABLES:
+        raise TokeffcError(f"{{{{ tokeffc.{name} }}}} is not a tokeffc value",
+                           Span(span.path, span.line + body.count("\n", 0, offset + match.start())),
+                           f"tokeffc values: {', '.join('tokeffc.' + v for v in VARIABLES)}")
+    return name
+
+
+def _tag(body: str, offset: int, match: re.Match, kind: str, argument: str, span: Span) -> _Tag:
+    start, end = offset + match.start(), offset + match.end()
+    line = span.line + body.count("\n", 0, start)
+    if kind == "include":
+        argument = _INCLUDE_ARG.fullmatch(argument).group(2)  # type: ignore[union-attr]
+    cut_start, cut_end = _cut(body, start, end, kind, match.group(1) == "-", match.group(match.lastindex) == "-")
+    if kind == "include" and (body[cut_start:start].strip() or body[end:cut_end].strip()):
+        raise TokeffcError("{% include %} must stand on a line of its own", Span(span.path, line),
+                           "move the include to its own line")
+    return _Tag(kind, argument, cut_start, cut_end, line, match.group(0))
+
+
+def _cut(body: str, start: int, end: int, kind: str, trim_left: bool, trim_right: bool) -> tuple[int, int]:
+    """What removing a tag removes: its whole line when it stands alone there."""
+    line_start = body.rfind("\n", 0, start) + 1
+    line_end = body.find("\n", end)
+    line_end = len(body) if line_end < 0 else line_end + 1
+    if kind != "var" and not body[line_start:start].strip(" \t") and not body[end:line_end].strip(" \t\n"):
+        return line_start, line_end
+    if trim_left:
+        start = len(body[:start].rstrip())
+    if trim_right:
+        end = len(body) - len(body[end:].lstrip())
+    return start, end
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _CODE_SPAN.finditer(text)] if "`" in text else []
+
+
+def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start <= position < end for start, end in spans)
+
+
+class _Builder:
+    """Turns the paired tags into a tree of text, includes, variables and conditions."""
+
+    def __init__(self, body: str, span: Span, tags: list[_Tag]):
+        self.body, self.span, self.tags, self.index, self.position = body, span, tags, 0, 0
+
+    def build(self) -> tuple[Node, ...]:
+        nodes, closer = self._sequence(0)
+        if closer is not None:
+            raise self._error(closer, f"{{% {closer.kind} %}} without an {{% if %}}", "remove it or add the if")
+        return nodes
+
+    def _sequence(self, depth: int) -> tuple[tuple[Node, ...], _Tag | None]:
+        nodes: list[Node] = []
+        while self.index < len(self.tags):
+            tag = self.tags[self.index]
+            self._text_until(tag.start, nodes)
+            self.index += 1
+            self.position = tag.end
+            if tag.kind in ("elif", "else", "endif"):
+                return tuple(nodes), tag
+            nodes.append(self._node(tag, depth))
+        self._text_until(len(self.body), nodes)
+        return tuple(nodes), None
+
+    def _node(self, tag: _Tag, depth: int) -> Node:
+        if tag.kind == "include":
+            return Include(tag.argument, tag.line)
+        if tag.kind == "var":
+            return Var(tag.argument)
+        if depth >= MAX_NESTING:
+            raise self._error(tag, f"conditions nest deeper than {MAX_NESTING} levels", "flatten them")
+        return self._condition(tag, depth)
+
+    def _condition(self, opener: _Tag, depth: int) -> Cond:
+        branches, test = [], parse_condition(opener.argument, Span(self.span.path, opener.line))
+        while True:
+            body, closer = self._sequence(depth + 1)
+            branches.append((test, body))
+            if closer is None:
+                raise self._error(opener, "{% if %} on tokeffc values is never closed", "add {% endif %}")
+            if closer.kind == "endif":
+                return Cond(tuple(branches))
+            test = None if closer.kind == "else" else parse_condition(closer.argument,
+                                                                      Span(self.span.path, closer.line))
+
+    def _text_until(self, end: int, nodes: list[Node]) -> None:
+        if end > self.position:
+            nodes.append(self.body[self.position:end])
+        self.position = max(self.position, end)
+
+    def _error(self, tag: _Tag, message: str, hint: str) -> TokeffcError:
+        return TokeffcError(message, Span(self.span.path, tag.line), hint)
+
+
+# --- expressions -----------------------------------------------------------------------------
+
+_ALLOWED_OPERATORS = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+                      "in": lambda a, b: a in b, "notin": lambda a, b: a not in b}
+_EXPRESSION_HINT = ("compare tokeffc.tier, .command, .framework or .version with a quoted value using "
+                    "== != in 'not in', and combine with and, or, not")
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    left: Any
+    operations: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Logic:
+    op: str  # and | or | not
+    operands: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    name: str  # a tokeffc value
+
+
+def parse_condition(source: str, where: Span) -> Any:
+    """Parse an ``if`` expression with Jinja2's parser, keeping only the whitelisted forms."""
+    import jinja2
+    from jinja2 import nodes
+
+    try:
+        tree = jinja2.Environment().parse("{% if " + source + " %}{% endif %}")
+    except jinja2.TemplateSyntaxError as exc:
+        raise TokeffcError(f"tokeffc condition '{source}': {exc.message}", where, _EXPRESSION_HINT) from None
+    condition = tree.body[0]
+    if not isinstance(condition, nodes.If):
+        raise TokeffcError(f"tokeffc condition '{source}' is not an expression", where, _EXPRESSION_HINT)
+    return _convert(condition.test, source, where, 0)
+
+
+def _convert(node: Any, source: str, where: Span, depth: int) -> Any:
+    from jinja2 import nodes
+
+    if depth > MAX_NESTING:
+        raise TokeffcError("tokeffc condition nests too deeply", where, _EXPRESSION_HINT)
+    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name) and node.node.name == "tokeffc" \
+            and node.attr in VARIABLES:
+        return Value(node.attr)
+    if isinstance(node, nodes.Const) and isinstance(node.value, (str, int, bool)) or \
+            isinstance(node, nodes.Const) and node.value is None:
+        return node.value
+    if isinstance(node, (nodes.Tuple, nodes.List)):
+        return tuple(_convert(item, source, where, depth + 1) for item in node.items)
+    if isinstance(node, nodes.Compare) and all(op.op in _ALLOWED_OPERATORS for op in node.ops):
+        return Compare(_convert(node.expr, source, where, depth + 1),
+                       tuple((op.op, _convert(op.expr, source, where, depth + 1)) for op in node.ops))
+    if isinstance(node, (nodes.And, nodes.Or)):
+        return Logic(type(node).__name__.lower(), (_convert(node.left, source, where, depth + 1),
+                                                    _convert(node.right, source, where, depth + 1)))
+    if isinstance(node, nodes.Not):
+        return Logic("not", (_convert(node.node, source, where, depth + 1),))
+    raise TokeffcError(f"tokeffc condition '{source}' uses something tokeffc does not evaluate", where,
+                       _EXPRESSION_HINT)
+
+
+def evaluate(expression: Any, context: TemplateContext) -> Any:
+    if isinstance(expression, Value):
+        return context.value(expression.name)
+    if isinstance(expression, tuple):
+        return tuple(evaluate(item, context) for item in expression)
+    if isinstance(expression, Compare):
+        left = evaluate(expression.left, context)
+        for op, right_expression in expression.operations:
+            right = evaluate(right_expression, context)
+            if not _compare(op, left, right):
+                return False
+            left = right
+        return True
+    if isinstance(expression, Logic):
+        values = [_truthy(evaluate(operand, context)) for operand in expression.operands]
+        return {"and": all, "or": any}.get(expression.op, lambda v: not v[0])(values)
+    return expression
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if op in ("in", "notin") and not isinstance(right, (tuple, str)):
+        return op == "notin"
+    try:
+        return bool(_ALLOWED_OPERATORS[op](left, right))
+    except TypeError:  # "a" in 3 and the like: not true
+        return op == "notin"
+
+
+def _truthy(value: Any) -> bool:
+    return bool(value)
