@@ -22,7 +22,7 @@ from .graph import Framework
 from .parse import DocId
 from .passes import dedupe_key, heading_level
 from .rendering import Ref, Renderings
-from .selection import Placement, Selection, chunk_children, in_tier
+from .selection import INLINE_KINDS, Placement, Selection, chunk_children, in_tier
 from .sources import DocPath
 from .tokens import TokenCounter
 
@@ -130,6 +130,7 @@ class Assembler:
         self.templates = _template_environment()
         self._chunks: dict[tuple[DocPath, str, str], Chunk] = {}
         self._texts: dict[tuple, Chunk] = {}
+        self._entry_dependent: dict[DocPath, bool] = {}
         self._lines: dict[tuple, str] = {}
 
     def bundle(self, selection: Selection) -> Bundle:
@@ -154,15 +155,22 @@ class Assembler:
     def chunk(self, path: DocPath, selection: Selection) -> Chunk:
         """A deferred module's own text, then what it offers in turn; shared by every bundle unless its
         text names the entry."""
-        entry = selection.entry.id
-        names_entry = "command" in self.framework.documents[path].template.variables
-        key = (path, selection.tier, entry if names_entry else "")
+        key = (path, selection.tier, selection.entry.id if self._names_entry(path) else "")
         if key not in self._chunks:
             writer = self._chunk_writer(path, selection)
             children = chunk_children(self.framework, self.renderings, selection.entry, selection.tier, path)
             writer.index([(p, self._module_text(p.path, selection)) for p in children])
             self._chunks[key] = Chunk(path, self.framework.documents[path].id, selection.tier, writer.finish())
         return self._chunks[key]
+
+    def _names_entry(self, path: DocPath) -> bool:
+        """Whether the text of ``path`` or of anything it embeds reads ``tokeffc.command``."""
+        if path not in self._entry_dependent:
+            self._entry_dependent[path] = False  # a cycle of includes is refused earlier; this guards the walk
+            embedded = [t for t, edges in self.framework.edges_from(path) if any(e.kind in INLINE_KINDS for e in edges)]
+            self._entry_dependent[path] = "command" in self.framework.documents[path].template.variables or any(
+                self._names_entry(t) for t in embedded)
+        return self._entry_dependent[path]
 
     def _module_text(self, path: DocPath, selection: Selection) -> Chunk:
         """A module's own text as its chunk begins (without what it offers in turn)."""

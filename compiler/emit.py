@@ -140,7 +140,8 @@ def _placement(selection, path) -> str:
 def _chunk_entry(framework: Framework, placement, chunk: Chunk) -> ChunkEntry:
     doc = framework.documents[chunk.path]
     return ChunkEntry(chunk.id, chunk.file, chunk.content.sha256, cache_key(chunk.content.sha256),
-                      chunk.content.tokens, placement.load, doc.when, doc.role, placement.soft)
+                      chunk.content.tokens, placement.load, doc.when, doc.role, placement.soft,
+                      tuple(share.id for share in chunk.content.docs))
 
 
 def _doc_entry(doc, written) -> DocEntry:

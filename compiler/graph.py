@@ -131,24 +131,25 @@ class _Resolver:
         if self._is_external(written):
             self._note(self.external, ref, "exists only at run time (external)")
             return []
-        candidates = self._candidates(ref, written, doc)
+        places = self._candidates(ref, written, doc)
+        candidates = [c for c in places if not _escapes(c)]
         found = [c for c in candidates if c in self.known or c in self.tree]
         if ref.kind == "mention":  # a pattern in prose: a name that matches no file is not a reference
             return found
         if ref.kind == "field":
-            return found or self._unfound(ref, written, candidates)
+            return found or self._unfound(ref, False)
         if found:
             return found[:1]
-        return self._unfound(ref, written, candidates)
+        return self._unfound(ref, bool(places) and not candidates or _escapes(written))
 
-    def _unfound(self, ref: Reference, written: str, candidates: list[DocPath]) -> list[DocPath]:
+    def _unfound(self, ref: Reference, escapes: bool) -> list[DocPath]:
         if ref.soft:
             return []
-        reason = "escapes the framework root" if _escapes(written) else "is not in the framework"
+        reason = "escapes the framework root" if escapes else "is not in the framework"
         if self.config.on_missing == "warn":
             self._note(self.missing, ref, reason)
             return []
-        if _escapes(written):
+        if escapes:
             raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span,
                                "reference files inside the root only, or list run-time paths under 'external:'")
         raise TokeffcError(f"{KINDS[ref.kind].noun} '{ref.written}' not found", ref.span,
@@ -173,14 +174,14 @@ class _Resolver:
                    for pattern in self.config.external)
 
     def _candidates(self, ref: Reference, written: str, doc: Document) -> list[DocPath]:
-        if _escapes(written):
+        if written.startswith("~") or posixpath.isabs(written):
             return []
         paths: list[str] = []
         for place in KINDS[ref.kind].lookup:
             paths += self._place(place, written, doc)
         if KINDS[ref.kind].implied_extensions and not posixpath.splitext(written)[1]:
             paths += [p + ext for ext in IMPLIED_EXTENSIONS for p in paths]
-        return [DocPath(p) for p in dict.fromkeys(paths) if p != "." and not _escapes(p)]
+        return [DocPath(p) for p in dict.fromkeys(paths) if p != "."]
 
     def _place(self, place: str, written: str, doc: Document) -> list[str]:
         here = posixpath.dirname(doc.path)

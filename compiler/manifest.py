@@ -84,6 +84,7 @@ class ChunkEntry:
     when: str
     role: str = "module"
     soft: bool = False  # offered because prose names it; the text that names it stays as written
+    modules: tuple[str, ...] = ()  # ids of the documents whose text it holds (itself, what it embeds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,9 @@ def _parse_front_matter(text: str, path: str) -> tuple[dict[str, Any] | None, di
         data = yaml.load(text, Loader=SAFE_LOADER) if node is not None else None
     except (yaml.YAMLError, RecursionError) as exc:
         problem, line = describe_yaml_error(exc, first_line=2) if isinstance(exc, yaml.YAMLError) else ("", 2)
+        if re.search(r"^tokeffc\s*:", text, re.M):  # tokeffc's own directives must be read exactly
+            raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line),
+                               "fix the YAML between the '---' lines") from None
         lenient = _lenient(text)
         if lenient is not None:
             return lenient, {(k,): 2 + i for i, k in _lenient_lines(text)}, None

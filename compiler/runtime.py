@@ -20,7 +20,7 @@ from .errors import ArchiveError, Span
 from .pack import ARCHIVE_SUFFIX, unpack_archive
 
 MANIFEST_NAME = "manifest.json"
-SCHEMA = "tokeffc.manifest/1"
+SCHEMA = "tokeffc.manifest/2"
 COMPLEXITY_LEVELS = 5
 
 

@@ -195,7 +195,8 @@ def _tag(body: str, offset: int, match: re.Match, kind: str, argument: str, span
     if kind == "include":
         argument = _INCLUDE_ARG.fullmatch(argument).group(2)  # type: ignore[union-attr]
     cut_start, cut_end = _cut(body, start, end, kind, match.group(1) == "-", match.group(match.lastindex) == "-")
-    if kind == "include" and (body[cut_start:start].strip() or body[end:cut_end].strip()):
+    line_start, line_end = body.rfind("\n", 0, start) + 1, body.find("\n", end)
+    if kind == "include" and (body[line_start:start].strip() or body[end:None if line_end < 0 else line_end].strip()):
         raise TokeffcError("{% include %} must stand on a line of its own", Span(span.path, line),
                            "move the include to its own line")
     return _Tag(kind, argument, cut_start, cut_end, line, match.group(0))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import tiktoken
 
 from tokeffc.pipeline import BuildResult
@@ -17,20 +15,25 @@ def reference_count(data: bytes) -> int:
 
 
 def assert_counts_exact(result: BuildResult) -> None:
-    """Every count in the manifest equals tiktoken's count of the bytes emitted."""
+    """Every count in the manifest equals tiktoken's count of the bytes emitted (segments too)."""
     files = dict(result.release.files)
-    manifest = json.loads(files["manifest.json"])
-    for bundle in manifest["bundles"]:
-        assert bundle["tokens"] == reference_count(files[bundle["path"]]), bundle["path"]
-        for chunk in bundle["chunks"]:
-            assert chunk["tokens"] == reference_count(files[chunk["path"]]), chunk["path"]
+    for bundle in result.manifest.bundles:
+        data = files[bundle.path]
+        assert bundle.tokens == reference_count(data), bundle.path
+        offset = 0
+        for segment in bundle.segments:
+            assert segment.tokens == reference_count(data[offset:offset + segment.bytes]), (bundle.path, segment)
+            offset += segment.bytes
+        assert offset == len(data) or not bundle.segments
+        for chunk in bundle.chunks:
+            assert chunk.tokens == reference_count(files[chunk.path]), chunk.path
 
 
 def assert_savings_reconcile(result: BuildResult) -> None:
-    """baseline - (pruned + compressed + normalised + deduped + structure) == emitted, per bundle."""
-    manifest = json.loads(result.release.manifest_bytes)
-    for bundle in manifest["bundles"]:
-        saved = bundle["saved"]
-        assert set(saved) == {"pruned", "compressed", "normalised", "deduped", "structure"}
-        assert bundle["baseline_tokens"] - sum(saved.values()) == bundle["tokens"], (bundle["command"], bundle["tier"])
-        assert sum(m["tokens"] for m in bundle["modules"]) - saved["structure"] == bundle["tokens"]
+    """baseline - (pruned + each pass + structure) == emitted, per bundle; steps named after the passes."""
+    passes = [p.name for p in result.manifest.passes]
+    for bundle in result.manifest.bundles:
+        saved = bundle.saved
+        assert list(saved) == ["pruned", *passes, "structure"]
+        assert bundle.baseline_tokens - sum(saved.values()) == bundle.tokens, (bundle.command, bundle.tier)
+        assert sum(m.tokens for m in bundle.modules) - saved["structure"] == bundle.tokens

@@ -1,6 +1,7 @@
 """The CLI through click's CliRunner: exit codes, one-line errors, no tracebacks, dist untouched."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -12,13 +13,15 @@ from conftest import EXAMPLE, FIXTURES
 
 BAD_INPUT = {
     "broken-yaml": r"broken-yaml/commands/cmd.md:2: invalid YAML front matter",
-    "unknown-tier": r"unknown-tier/commands/cmd.md:2: unknown tier 'huge'",
+    "unknown-tier": r"unknown-tier/commands/cmd.md:3: unknown tier 'huge'",
     "missing-include": r"missing-include/commands/cmd.md:4: include 'modules/nowhere.md' not found",
-    "include-cycle": r"include-cycle/modules/a.md:2: dependency cycle: modules/a.md:2 -> modules/b.md:2 -> modules/a.md",
+    "include-cycle": r"include-cycle/modules/a.md:2: dependency cycle: modules/a.md:2 -> modules/b.md:2 -> "
+                     r"modules/a.md",
     "root-escape": r"root-escape/commands/cmd.md:3: '../../../etc/hostname.md' escapes the framework root",
     "non-utf8": r"non-utf8/commands/cmd.md:3: not valid UTF-8",
     "huge-file": r"huge-file/commands/cmd.md:1: file is 2,007 bytes, over the 1,024 bytes limit",
-    "sandbox-escape": r"sandbox-escape/commands/cmd.md:3: template reaches outside the sandbox",
+    "sandbox-escape": r"sandbox-escape/commands/cmd.md:3: tokeffc condition .* uses something tokeffc does not "
+                      r"evaluate",
     "bad-config": r"bad-config/tokeffc.yaml:4: tier 'minimal' needs a positive integer budget",
 }
 
@@ -41,7 +44,7 @@ def test_bad_input_is_one_line_exit_3_and_dist_untouched(fixture, existing_dist)
     assert result.exit_code == 3, result.output
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("error: ") and "Traceback" not in result.output
-    assert BAD_INPUT[fixture] in lines[0]
+    assert re.search(BAD_INPUT[fixture], lines[0]), lines[0]
     if fixture != "bad-config":  # config problems are all listed, one line each
         assert len(lines) == 1
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
@@ -65,7 +68,7 @@ def test_build_prints_the_table_and_writes(tmp_path):
 def test_build_json_is_stable_and_complete(tmp_path):
     result = run("build", EXAMPLE, "-o", tmp_path / "out", "--json")
     report = json.loads(result.stdout)
-    assert report["schema"] == "tokeffc.build-report/1" and report["status"] == "ok"
+    assert report["schema"] == "tokeffc.build-report/2" and report["status"] == "ok"
     assert {b["command"] for b in report["bundles"]} == {"task", "feature", "query", "swarm", "protocol", "meta"}
     again = json.loads(run("build", EXAMPLE, "-o", tmp_path / "out", "--json").stdout)
     assert again == report

@@ -50,6 +50,13 @@ def test_progress_is_reported_per_bundle(mini):
     assert seen == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]
 
 
+def test_build_writes_to_root_dist_by_default(mini, monkeypatch, tmp_path):
+    root = mini({"commands/c.md": "c\n"})
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(main, ["build", str(root)]).exit_code == 0
+    assert (root / "dist" / "mini-1.0.0.tokb").is_file() and not (tmp_path / "dist").exists()
+
+
 def test_config_option_points_at_another_file(tmp_path, mini):
     root = mini({"commands/c.md": "c\n"})
     other = tmp_path / "elsewhere.yaml"
@@ -68,8 +75,8 @@ def test_check_leaves_out_dist_inside_the_root(mini, monkeypatch):
 
 
 def test_chunk_differing_between_tiers_needs_a_tier(mini, tmp_path):
-    root = mini({"commands/c.md": "---\nrequires: [{module: x, load: on_demand}]\n---\nc\n",
-                 "modules/x.md": "x {{ tier }}\n"})
+    root = mini({"commands/c.md": "---\ntokeffc: {requires: [{module: x, load: on_demand}]}\n---\nc\n",
+                 "modules/x.md": "x {{ tokeffc.tier }}\n"})
     _, _, archive = build_release(root, tmp_path / "out")
     release = Release.open(archive)
     with pytest.raises(ReleaseError, match="differs between tiers or commands"):

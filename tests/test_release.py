@@ -47,7 +47,7 @@ def test_release_layout_and_manifest(built):
     result, folder, archive = built
     assert archive.name == "forge-2.3.0.tokb" and folder.parts[-2:] == ("forge", "2.3.0")
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["schema"] == "tokeffc.manifest/1"
+    assert manifest["schema"] == "tokeffc.manifest/2"
     assert manifest["encoding"] == "cl100k_base" and manifest["compiler"].startswith("tokeffc ")
     for path, digest in manifest["files"].items():
         assert hashlib.sha256((folder / path).read_bytes()).hexdigest() == digest

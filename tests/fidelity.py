@@ -1,0 +1,274 @@
+"""The fidelity check: every difference between an output and its sources is one the README allows.
+
+It reads only what a user has: the framework's files, the release's files and its manifest. For each
+bundle and chunk, each source document it holds is aligned line by line with the output (difflib);
+every source line missing from the output must be one of:
+
+* whitespace (blank lines; lines compare without trailing blanks or CR);
+* tokeffc's own syntax: its front-matter key, its tags, an ``@`` import line (the file's text or a
+  one-line pointer stands instead), or text inside a ``{% if tokeffc.… %}`` block;
+* front matter the host reads (commands, agents, skills, rules: carried to the manifest instead);
+* checkpoint reasoning (or a ``reasoning_headings`` section) at a tier that compresses;
+* an HTML comment, when ``strip_comments`` ran;
+* a paragraph or section whose identical copy stands earlier in the same output, from another file,
+  with a pointer line to it.
+
+Every output line must come from a source it holds or be one of tokeffc's own lines. Every YAML or
+JSON source an output holds stands in it byte for byte, so it parses to the same data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tokeffc.manifest import Manifest, read_manifest
+
+HOST_READ_ROLES = ("command", "agent", "skill", "rule")
+STRUCTURE = [re.compile(p) for p in (
+    r"^## Modules on request$",
+    r"^When a trigger below applies, .+ before you go on\.$",
+    r"^- `[^`]+` \([\w-]+, \d+ tokens(, only if needed)?\): .*$",
+    r'^\(Module "[^"]+" is included above\.\)$',
+    r'^\(Not loaded here: "[^"]+"; see "Modules on request"\.\)$',
+    r'^\(Module "[^"]+", \d+ tokens, is left out at the \S+ tier; it belongs to \S+ and above\.\)$',
+)]
+POINTER = re.compile(r'^\(Repeated text left out: the (?:paragraph|section) that begins "(.*)…" stands above, '
+                     r'in "([^"]+)"\.\)$')
+OUR_TAG = re.compile(r"\{%-?\s*(if|elif|else|endif|include)\b(.*?)-?%\}")
+CHECKPOINT = re.compile(r"<checkpoint\b[^>]*>(.*?)</checkpoint>", re.S)
+CONCLUSION = re.compile(r"<conclusion>(.*?)</conclusion>", re.S)
+IMPORT_LINE = re.compile(r"^\s*@\S+\.\w+\s*$")
+FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
+
+
+@dataclass
+class Source:
+    path: str
+    role: str
+    text: str
+    lines: list[str]  # without line endings, CR and trailing blanks
+    allowed: list[str]  # per line: why it may be missing ("" = it must stand in the output)
+
+
+def check_fidelity(root: Path, files: dict[str, bytes], reasoning_headings: tuple[str, ...] = ()) -> list[str]:
+    """Every problem, as 'output:line: ...' or 'source:line: ...'; an empty list means faithful."""
+    manifest = read_manifest(files["manifest.json"])
+    problems: list[str] = []
+    checker = _Checker(root, manifest, reasoning_headings)
+    checked = set()
+    for bundle in manifest.bundles:
+        ids = [m.id for m in bundle.modules]
+        compress = manifest.tiers[bundle.tier].compress
+        if (bundle.sha256, tuple(ids), compress, bundle.command) in checked:
+            continue  # the same text from the same sources under the same rules (another tier)
+        checked.add((bundle.sha256, tuple(ids), compress, bundle.command))
+        problems += checker.check(bundle.path, files[bundle.path].decode("utf-8"), ids, bundle.tier, bundle.command)
+    seen = set()
+    for bundle in manifest.bundles:
+        for chunk in bundle.chunks:
+            if chunk.path not in seen:
+                seen.add(chunk.path)
+                text = files[chunk.path].decode("utf-8")
+                problems += checker.check(chunk.path, text, list(chunk.modules), bundle.tier, bundle.command)
+    return problems
+
+
+class _Checker:
+    def __init__(self, root: Path, manifest: Manifest, reasoning_headings: tuple[str, ...]):
+        self.root, self.manifest, self.headings = root, manifest, {h.lstrip("#").strip().lower()
+                                                                    for h in reasoning_headings}
+        self.paths = {**{k: v.path for k, v in manifest.modules.items()},
+                      **{k: v.path for k, v in manifest.commands.items()}}
+        self.roles = {**{k: v.role for k, v in manifest.modules.items()},
+                      **{k: v.role for k, v in manifest.commands.items()}}
+        self.passes = {p.name for p in manifest.passes}
+        self._sources: dict[tuple[str, str, str], Source] = {}
+        self._data: dict[str, object] = {}
+
+    def check(self, name: str, text: str, ids: list[str], tier: str, command: str) -> list[str]:
+        out = [line.rstrip(" \t\r") for line in text.split("\n")]
+        claimed = [not line.strip() or any(p.match(line) for p in STRUCTURE) for line in out]
+        problems, owned, start = [], [False] * len(out), 0
+        for doc_id in ids:  # in the order they were written: a line one document matched is not another's
+            source = self.source(doc_id, tier, command)
+            conclusions = {" ".join(c.split()) for c in CONCLUSION.findall(source.text)}
+            for index, line in enumerate(out) if conclusions else ():
+                claimed[index] = claimed[index] or " ".join(line.split()) in conclusions
+            if source.path.lower().endswith((".yaml", ".yml", ".json")):
+                problems += self._data_file(name, text, source)
+            problems += self._align(name, out, claimed, owned, source, start)
+            start = next((k for k in range(start, len(out)) if owned[k]), start)  # the next starts after it
+        for index, line in enumerate(out):
+            if not claimed[index] and not POINTER.match(line):
+                problems.append(f"{name}:{index + 1}: text from no source it holds: {line[:80]!r}")
+        return problems
+
+    def source(self, doc_id: str, tier: str, command: str) -> Source:
+        key = (doc_id, tier, command)
+        if key not in self._sources:
+            path = self.paths[doc_id]
+            text = (self.root / path).read_text(encoding="utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+            for name, value in (("tier", tier), ("command", command), ("framework", self.manifest.framework),
+                                ("version", self.manifest.version)):
+                text = re.sub(r"\{\{-?\s*tokeffc\s*\.\s*" + name + r"\s*-?\}\}", value, text)
+            lines = [line.rstrip(" \t") for line in text.split("\n")]
+            if "strip_comments" in self.passes and path.lower().endswith((".md", ".markdown")):
+                fenced = _fence_mask(lines)
+                lines = [re.sub(r"<!--.*?-->", "", line).rstrip(" \t") if "-->" in line and not code else line
+                         for line, code in zip(lines, fenced)]
+            self._sources[key] = Source(path, self.roles[doc_id], text, lines,
+                                        self._allowed(path, self.roles[doc_id], lines, tier))
+        return self._sources[key]
+
+    def _allowed(self, path: str, role: str, lines: list[str], tier: str) -> list[str]:
+        allowed = ["" if line.strip() else "whitespace" for line in lines]
+        markdown = path.lower().endswith((".md", ".markdown"))
+        if markdown:
+            _front_matter(lines, allowed, role)
+        if markdown or path.lower().endswith(".txt"):
+            _prose(lines, allowed, self.manifest.tiers[tier].compress and "checkpoints" in self.passes,
+                   self.headings, "strip_comments" in self.passes)
+        return allowed
+
+    def _align(self, name: str, out: list[str], claimed: list[bool], owned: list[bool], source: Source,
+               start: int) -> list[str]:
+        free = [line if not owned[k] or not line.strip() else "\x00" for k, line in enumerate(out[start:], start)]
+        matcher = difflib.SequenceMatcher(_blank, source.lines, free, autojunk=False)
+        problems, text = [], "\n".join(out)
+        for op, s1, s2, o1, o2 in matcher.get_opcodes():
+            o1, o2 = o1 + start, o2 + start
+            if op == "equal":
+                for k in range(o1, o2):
+                    claimed[k] = owned[k] = True
+            elif op in ("delete", "replace"):
+                problems += self._missing(name, text, out, o1, source, s1, s2)
+        return problems
+
+    def _missing(self, name: str, text: str, out: list[str], at: int, source: Source, s1: int, s2: int) -> list[str]:
+        problems, run = [], []
+        for index in range(s1, s2 + 1):
+            if index < s2 and (not source.allowed[index] or run and source.allowed[index] == "whitespace"):
+                run.append(index)
+                continue
+            while run and not source.lines[run[-1]].strip():
+                run.pop()
+            if run and not self._deduplicated(text, out, at, source, run):
+                problems.append(f"{source.path}:{run[0] + 1}: missing from {name} without a rule that allows it: "
+                                f"{source.lines[run[0]][:80]!r}")
+            run = []
+        return problems
+
+    def _deduplicated(self, text: str, out: list[str], at: int, source: Source, run: list[int]) -> bool:
+        """A removed paragraph or section: its copy stands earlier, from another file, and a pointer names it."""
+        removed = "\n".join(source.lines[run[0]:run[-1] + 1]).strip()
+        normalised = " ".join(removed.split())
+        for index, line in enumerate(out):
+            match = POINTER.match(line)
+            if not match or not normalised.startswith(match.group(1)):
+                continue
+            earlier = "\n".join(out[:index])
+            other = self.paths.get(match.group(2)) or next(
+                (p for i, p in self.paths.items() if i.endswith("/" + match.group(2))), None)
+            if removed in earlier and other != source.path:
+                return True
+        return False
+
+    def _data_file(self, name: str, text: str, source: Source) -> list[str]:
+        """Byte for byte inside a bundle; a chunk file of its own must also parse to the same data."""
+        body = source.text.strip("\n")
+        if body not in text:
+            return [f"{source.path}:1: YAML/JSON source does not stand byte for byte in {name}"]
+        if not name.endswith((".yaml", ".yml", ".json")):
+            return []
+        if self._parsed(source.path, source.text) != self._parsed(name, text):
+            return [f"{source.path}:1: parses differently in {name}"]
+        return []
+
+    def _parsed(self, key: str, text: str):
+        if key not in self._data:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            self._data[key] = json.loads(text) if key.endswith(".json") else yaml.load(text, Loader=loader)
+        return self._data[key]
+
+
+def _fence_mask(lines: list[str]) -> list[bool]:
+    mask, fenced = [], False
+    for line in lines:
+        if FENCE.match(line):
+            fenced = not fenced
+            mask.append(True)
+        else:
+            mask.append(fenced)
+    return mask
+
+
+def _blank(line: str) -> bool:
+    return not line.strip() or line == "\x00"
+
+
+def _front_matter(lines: list[str], allowed: list[str], role: str) -> None:
+    if not lines or lines[0].strip() != "---":
+        return
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+    if end is None:
+        return
+    if role in HOST_READ_ROLES:
+        for i in range(0, end + 1):
+            allowed[i] = "front matter the host reads"
+        return
+    keys = [i for i in range(1, end) if re.match(r"[A-Za-z_][\w-]*\s*:", lines[i])]
+    ours = [i for i in keys if lines[i].startswith("tokeffc:")]
+    for start in ours:
+        stop = next((k for k in keys if k > start), end)
+        for i in range(start, stop):
+            allowed[i] = "tokeffc's front matter"
+    if all(k in ours for k in keys):
+        allowed[0] = allowed[end] = "tokeffc's front matter"
+
+
+def _prose(lines: list[str], allowed: list[str], compress: bool, headings: set[str], comments: bool) -> None:
+    fenced, stack, level = False, [], 0
+    text = "\n".join(lines)
+    for index, line in enumerate(lines):
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        if IMPORT_LINE.match(line):
+            allowed[index] = "an @ import line"
+        for tag in OUR_TAG.finditer(line):
+            kind, argument = tag.group(1), tag.group(2)
+            if kind == "if":
+                stack.append("tokeffc." in argument)
+            ours = kind == "include" or (stack and stack[-1])
+            if kind == "endif" and stack:
+                stack.pop()
+            if ours:
+                allowed[index] = "tokeffc's tag"
+        if any(stack) and not allowed[index]:
+            allowed[index] = "text inside a tokeffc condition"
+        heading = re.match(r"^(#{1,6})\s+(.*?)\s*$", line)
+        if heading and level and len(heading.group(1)) <= level:
+            level = 0
+        if heading and compress and heading.group(2).lower() in headings:
+            level = len(heading.group(1))
+        if level and compress:
+            allowed[index] = "a reasoning section at a compressing tier"
+    if compress:
+        _spans(text, CHECKPOINT, allowed, "checkpoint reasoning at a compressing tier")
+    if comments:
+        _spans(text, re.compile(r"<!--.*?-->", re.S), allowed, "an HTML comment (strip_comments)")
+
+
+def _spans(text: str, regex: re.Pattern[str], allowed: list[str], why: str) -> None:
+    for match in regex.finditer(text):
+        first, last = text.count("\n", 0, match.start()), text.count("\n", 0, match.end())
+        for i in range(first, last + 1):
+            allowed[i] = allowed[i] or why
