@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, Span, TokeffcError
+from .yamlio import decode_utf8, read_yaml
+from .yamlio import describe_yaml_error as describe_yaml_error  # parse.py imports it from here
 
 CONFIG_NAME = "tokeffc.yaml"
 # libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
@@ -19,6 +21,7 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LOAD_KINDS = ("immediate", "on_demand", "lazy")  # most eager first
 PASS_NAMES = ("normalise", "dedupe", "checkpoints")
 MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SEMVER_RE = re.compile(
@@ -113,39 +116,30 @@ def load_config(root: Path, config_path: Path | None = None, *, release_version:
 
 
 def _read_config_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TokeffcError(f"not UTF-8 (byte {exc.start})", Span(str(path), 1), "save the config as UTF-8") from None
+    """The config's text; bad UTF-8 or a file larger than any config is an error at its line."""
+    with path.open("rb") as file:
+        raw = file.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise TokeffcError(f"larger than {MAX_CONFIG_BYTES} bytes", Span(str(path), 1),
+                           "is this the framework's config? It holds settings, not prompts")
+    return decode_utf8(raw, str(path))
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        problem, line = describe_yaml_error(exc)
-        raise TokeffcError(f"invalid YAML: {problem}", Span(str(path), line), "fix the YAML syntax") from None
-    if data is None:
-        data = {}
+    """The config's mapping and the line of every key (duplicates, bombs, odd keys refused, located)."""
+    doc = read_yaml(text, str(path))
+    data = {} if doc.data is None else doc.data
     if not isinstance(data, dict):
-        raise TokeffcError("the config must be a mapping of keys", Span(str(path), 1), "see README, 'tokeffc.yaml'")
-    return data, key_lines(node)
-
-
-def describe_yaml_error(exc: yaml.YAMLError, first_line: int = 1) -> tuple[str, int]:
-    """What PyYAML found wrong, and the 1-based line where the user should look."""
-    problem = getattr(exc, "problem", None) or "cannot be read"
-    context, mark = getattr(exc, "context", None), getattr(exc, "problem_mark", None)
-    # At the end of the input the problem mark is useless; where the open construct began is not.
-    if "end of stream" in problem and getattr(exc, "context_mark", None):
-        mark = exc.context_mark
-        problem = f"{problem} {context}" if context else problem
-    return problem, first_line + (mark.line if mark else 0)
+        raise TokeffcError("the config must be a mapping of keys", Span(str(path), doc.line()),
+                           "see README, 'tokeffc.yaml'")
+    return data, dict(doc.key_lines)
 
 
 def key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """Map every mapping key path (``("tiers", "minimal")``) to its 1-based line."""
+    """Map every mapping key path (``("tiers", "minimal")``) of composed YAML to its 1-based line.
+
+    Kept for parse.py until it reads through :func:`tokeffc.yamlio.read_yaml`, which gives these lines.
+    """
     lines: dict[tuple[str, ...], int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -164,7 +158,7 @@ class _Checker:
         self.problems: list[TokeffcError] = []
 
     def problem(self, key: tuple[str, ...], message: str, hint: str) -> None:
-        line = self.lines.get(key) or self.lines.get(key[:1]) or 1
+        line = next((self.lines[key[:end]] for end in range(len(key), 0, -1) if key[:end] in self.lines), 1)
         self.problems.append(TokeffcError(message, Span(self.path, line), hint))
 
     def unknown_keys(self, data: dict, allowed: tuple[str, ...], prefix: tuple[str, ...]) -> None:
@@ -245,13 +239,16 @@ class _Checker:
         if not isinstance(value, dict) or not value:
             self.problem(("tiers",), "'tiers' must map tier names to {budget: N}", "e.g. minimal: {budget: 20000}")
             value = DEFAULT_TIERS
-        names = [str(n) for n in value]
+        names = list(value)
         tiers = []
         for index, name in enumerate(names):
+            if not NAME_RE.match(name):
+                self.problem(("tiers", name), f"tier name {name!r} must match [a-z0-9][a-z0-9-]*", "e.g. minimal")
+                continue
             spec = value[name] if isinstance(value[name], dict) else {"budget": value[name]}
             self.unknown_keys(spec, TIER_KEYS, ("tiers", name))
             budget = spec.get("budget")
-            if not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
+            if not _positive_int(budget):
                 self.problem(("tiers", name), f"tier '{name}' needs a positive integer budget", "e.g. {budget: 20000}")
                 budget = 1
             compress = spec.get("compress", index < len(names) - 1)
@@ -279,7 +276,7 @@ class _Checker:
 
     def positive_int(self, data: dict, key: str, default: int) -> int:
         value = data.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not _positive_int(value):
             self.problem((key,), f"'{key}' must be a positive integer", f"default is {default}")
             return default
         return value
@@ -300,7 +297,7 @@ class _Checker:
                     close = difflib.get_close_matches(str(tier), tier_names, n=1)
                     hint = f"did you mean '{close[0]}'?" if close else f"tiers are: {', '.join(tier_names)}"
                     self.problem(("budgets", command, str(tier)), f"unknown tier '{tier}' in budgets.{command}", hint)
-                elif not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
+                elif not _positive_int(budget):
                     self.problem(("budgets", command, str(tier)),
                                  f"budgets.{command}.{tier} must be a positive integer", "")
                 else:
@@ -328,3 +325,8 @@ class _Checker:
             elif flag:
                 enabled.append(name)
         return tuple(enabled)
+
+
+def _positive_int(value: Any) -> bool:
+    """A positive integer, and not a boolean (``true`` is an int to Python, not to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
