@@ -239,28 +239,30 @@ class _Checker:
         if not isinstance(value, dict) or not value:
             self.problem(("tiers",), "'tiers' must map tier names to {budget: N}", "e.g. minimal: {budget: 20000}")
             value = DEFAULT_TIERS
-        names = list(value)
-        tiers = []
-        for index, name in enumerate(names):
-            if not NAME_RE.match(name):
-                self.problem(("tiers", name), f"tier name {name!r} must match [a-z0-9][a-z0-9-]*", "e.g. minimal")
-                continue
-            spec = value[name] if isinstance(value[name], dict) else {"budget": value[name]}
-            self.unknown_keys(spec, TIER_KEYS, ("tiers", name))
-            budget = spec.get("budget")
-            if not _positive_int(budget):
-                self.problem(("tiers", name), f"tier '{name}' needs a positive integer budget", "e.g. {budget: 20000}")
-                budget = 1
-            compress = spec.get("compress", index < len(names) - 1)
-            if not isinstance(compress, bool):
-                self.problem(("tiers", name, "compress"), f"tier '{name}': compress must be true or false", "")
-                compress = False
-            tiers.append(Tier(name, budget, compress))
-        for earlier, later in zip(tiers, tiers[1:]):
+        last = len(value) - 1
+        tiers = tuple(t for i, (name, spec) in enumerate(value.items()) if (t := self.tier(name, spec, i == last)))
+        budgeted = [t for t in tiers if t.budget]  # a refused budget is not also "smaller" than the one before
+        for earlier, later in zip(budgeted, budgeted[1:]):
             if later.budget < earlier.budget:
                 self.problem(("tiers", later.name), f"tier '{later.name}' has a smaller budget than '{earlier.name}'",
                              "list tiers smallest first")
-        return tuple(tiers)
+        return tiers
+
+    def tier(self, name: str, spec: Any, last: bool) -> Tier | None:
+        if not NAME_RE.match(name):
+            self.problem(("tiers", name), f"tier name {name!r} must match [a-z0-9][a-z0-9-]*", "e.g. minimal")
+            return None
+        spec = spec if isinstance(spec, dict) else {"budget": spec}
+        self.unknown_keys(spec, TIER_KEYS, ("tiers", name))
+        budget = spec.get("budget")
+        if not _positive_int(budget):
+            self.problem(("tiers", name), f"tier '{name}' needs a positive integer budget", "e.g. {budget: 20000}")
+            budget = 0
+        compress = spec.get("compress", not last)
+        if not isinstance(compress, bool):
+            self.problem(("tiers", name, "compress"), f"tier '{name}': compress must be true or false", "")
+            compress = False
+        return Tier(name, budget, compress)
 
     def load_kind(self, value: Any) -> str:
         if value not in LOAD_KINDS:

@@ -8,7 +8,8 @@ YAML forbids, nesting deeper than a cap, aliases that expand past a cap ("billio
 themselves, duplicate keys, keys that are lists or mappings, and tags tokeffc does not read.
 
 The bounds hold while the text is composed, before anything is expanded: each collection's expanded
-size and height are known when it closes, so an alias is weighed without being copied.
+size and height are known when it closes, so an alias is weighed without being copied, and a bomb is
+refused after composing at most ``max_values`` nodes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from yaml.events import AliasEvent, CollectionStartEvent, Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
-from .errors import Span, TokeffcError
+from .errors import Span, TokeffcError, raise_all
 
 try:  # libyaml's parser when PyYAML was built with it (several times faster), else the pure-Python one
     from yaml.cyaml import CParser as _PARSER
@@ -48,6 +49,7 @@ _MAX_NUMBER_CHARS = 100  # longer numbers stay text: bounded conversion (no 1:0:
 _INT64 = 1 << 63
 # What YAML 1.1 allows in a stream (PyYAML's reader refuses the rest, without a line).
 _FORBIDDEN = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # an escape ("\\ud800") the pure-Python scanner lets through
 _LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 _CONVERT = SafeConstructor()
 
@@ -66,7 +68,11 @@ LIMITS = YamlLimits()
 
 @dataclass(frozen=True, slots=True)
 class YamlDoc:
-    """A YAML text read: JSON-compatible data, and the 1-based file line of every key and list item."""
+    """A YAML text read: JSON-compatible data, and the 1-based file line of every key and list item.
+
+    ``key_lines[("tiers", "minimal")]`` is the line of that key; list items are under their index
+    (``("core", "0")``); ``()`` is where the document's value begins.
+    """
 
     data: Any
     key_lines: Mapping[Path, int] = field(default_factory=lambda: MappingProxyType({}))
@@ -74,7 +80,7 @@ class YamlDoc:
 
     def line(self, *path: str) -> int:
         """The line of ``path``, else of its nearest written ancestor, else of the text's first line."""
-        for end in range(len(path), 0, -1):
+        for end in range(len(path), -1, -1):
             if path[:end] in self.key_lines:
                 return self.key_lines[path[:end]]
         return self.first_line
@@ -84,15 +90,18 @@ def read_yaml(text: str, where: str, first_line: int = 1, *, label: str = "YAML"
               limits: YamlLimits = LIMITS) -> YamlDoc:
     """Read one YAML document; ``first_line`` is the file line of the text's first line.
 
-    Errors are :class:`TokeffcError` at ``Span(where, line)``; ``label`` names the text in them
-    (``"YAML front matter"`` gives ``invalid YAML front matter: ...``).
+    Errors are :class:`TokeffcError` at ``Span(where, line)`` (:class:`Problems` when a well-formed
+    text has several: duplicate keys, tags); ``label`` names the text in them (``"YAML front matter"``
+    gives ``invalid YAML front matter: ...``).
     """
     reader = _Reader(text, where, first_line, label, limits)
     node = reader.compose()
     if node is None:
         return YamlDoc(None, MappingProxyType({}), first_line)
     converter = _Converter(reader)
+    converter.lines[()] = reader.line(node)
     data = converter.value(node, ())
+    raise_all(list(converter.problems.values()))
     return YamlDoc(data, MappingProxyType(converter.lines), first_line)
 
 
@@ -110,8 +119,7 @@ def decode_utf8(raw: bytes, where: str, first_line: int = 1) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = first_line + raw.count(b"\n", 0, exc.start)
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise TokeffcError(f"not UTF-8 (byte {exc.start}, column {column})", Span(where, line),
+        raise TokeffcError(f"not UTF-8 (byte {exc.start} of the file)", Span(where, line),
                            "save the file as UTF-8") from None
 
 
@@ -126,17 +134,19 @@ def describe_yaml_error(exc: yaml.YAMLError, first_line: int = 1, text: str | No
     mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
     if problem == "second occurrence" and context and context_mark:  # a duplicate anchor
         anchor = context.split(";")[0]
-        return f"{anchor} (first on line {first_line + context_mark.line})", _line(mark, first_line)
+        return f"{anchor} (first on line {first_line + context_mark.line})", _line(mark, first_line, text)
     if context and not context.startswith("while"):
         problem = f"{context}, {problem}"
     elif context_mark and _left_open(mark, problem, text):
         mark = context_mark
         problem = f"{problem} {context}" if context else problem
-    return problem, _line(mark, first_line)
+    return problem, _line(mark, first_line, text)
 
 
-def _line(mark: Any, first_line: int) -> int:
-    return first_line + (mark.line if mark else 0)
+def _line(mark: Any, first_line: int, text: str | None = None) -> int:
+    """The mark's line; libyaml puts the end of the input a line further, so no later than the last written."""
+    line = first_line + (mark.line if mark else 0)
+    return min(line, line_at(text, len(text.rstrip()), first_line)) if text is not None else line
 
 
 def _left_open(mark: Any, problem: str, text: str | None) -> bool:
@@ -167,7 +177,7 @@ class _Reader:
     def compose(self) -> Node | None:
         self.check_text()
         try:
-            return _bounded_loader(self).get_single_node()
+            return _Loader(self.text, _Bounds(self)).get_single_node()
         except yaml.YAMLError as exc:
             raise self.syntax_error(exc) from None
 
@@ -255,37 +265,42 @@ class _BoundedComposer(Composer):
 
 
 class _PyLoader(_BoundedComposer, yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, Resolver):
-    def __init__(self, text: str):
+    def __init__(self, text: str, bounds: _Bounds):
         yaml.reader.Reader.__init__(self, text)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
         Composer.__init__(self)
         Resolver.__init__(self)
+        self.bounds = bounds
 
 
 _Loader: type = _PyLoader
 if _PARSER is not None:
     class _CLoader(_BoundedComposer, _PARSER, Resolver):  # type: ignore[misc, valid-type]
-        def __init__(self, text: str):
+        def __init__(self, text: str, bounds: _Bounds):
             _PARSER.__init__(self, text)
             Composer.__init__(self)
             Resolver.__init__(self)
+            self.bounds = bounds
 
     _Loader = _CLoader
 
 
-def _bounded_loader(reader: _Reader) -> Any:
-    loader = _Loader(reader.text)
-    loader.bounds = _Bounds(reader)
-    return loader
-
-
 class _Converter:
-    """Nodes to JSON-compatible data, recording the line of every key and list item."""
+    """Nodes to JSON-compatible data, recording the line of every key and list item.
+
+    What is wrong inside a well-formed text (a duplicate key, a tag, a list as a key) is collected,
+    once per line, and reported together: every such problem at once, each at its line.
+    """
 
     def __init__(self, reader: _Reader):
         self.reader = reader
         self.lines: dict[Path, int] = {}
+        self.problems: dict[tuple[int, str], TokeffcError] = {}  # an alias repeats its problems: once each
+
+    def refuse(self, node: Node, message: str, hint: str) -> None:
+        line = self.reader.line(node)
+        self.problems.setdefault((line, message), self.reader.error(message, line, hint))
 
     def value(self, node: Node, path: Path) -> Any:
         if isinstance(node, ScalarNode):
@@ -294,24 +309,32 @@ class _Converter:
             return self.sequence(node, path)
         return self.mapping(node, path)
 
-    def check_tag(self, node: Node, known: set[str]) -> None:
-        if node.tag not in known:
-            tag = node.tag.replace(_TAG, "!!")
-            raise self.reader.error(f"{self.reader.label}: unsupported tag '{tag}'", self.reader.line(node),
-                                    "remove the tag: tokeffc reads plain YAML values")
+    def known_tag(self, node: Node, known: set[str]) -> bool:
+        if node.tag in known:
+            return True
+        tag = node.tag.replace(_TAG, "!!")
+        self.refuse(node, f"{self.reader.label}: unsupported tag '{tag}'", "remove the tag: tokeffc reads plain YAML values")
+        return False
+
+    def text(self, node: ScalarNode) -> str:
+        """The scalar as written, if it can be written out again as UTF-8."""
+        if _SURROGATE.search(node.value):
+            self.refuse(node, f"{self.reader.label}: an escape names half a character (a surrogate)",
+                        "escape the whole character, e.g. \\U0001F600")
+            return ""
+        return node.value
 
     def scalar(self, node: ScalarNode) -> Any:
-        self.check_tag(node, _SCALAR_TAGS)
-        if node.tag in _TEXT_TAGS:
-            return node.value
-        if node.tag == _TAG + "null":
+        if not self.known_tag(node, _SCALAR_TAGS) or node.tag == _TAG + "null":
             return None
+        if node.tag in _TEXT_TAGS:
+            return self.text(node)
         if node.tag == _TAG + "bool":
             return SafeConstructor.bool_values.get(node.value.lower(), node.value)
         return _number(node)
 
     def sequence(self, node: SequenceNode, path: Path) -> list[Any]:
-        self.check_tag(node, _SEQUENCE_TAGS)
+        self.known_tag(node, _SEQUENCE_TAGS)
         items = []
         for index, item in enumerate(node.value):
             self.lines[(*path, str(index))] = self.reader.line(item)
@@ -319,41 +342,49 @@ class _Converter:
         return items
 
     def mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
-        self.check_tag(node, _MAPPING_TAGS)
-        keys = self.keys(node)
+        self.known_tag(node, _MAPPING_TAGS)
+        pairs = self.pairs(node)
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:  # merged keys first: the mapping's own keys win
+        for key, (key_node, value_node) in pairs:  # merged keys first: the mapping's own keys win
             if key_node.tag == _MERGE:
                 self.merge(result, value_node, path)
-        for key, (key_node, value_node) in zip(keys, node.value):
+        for key, (key_node, value_node) in pairs:
             if key_node.tag != _MERGE:
                 self.lines[(*path, key)] = self.reader.line(key_node)
                 result[key] = self.value(value_node, (*path, key))
         return result
 
-    def keys(self, node: MappingNode) -> list[str]:
-        """The keys as written (``1:`` is "1"); a repeated one is refused at its second line."""
-        written: dict[str, int] = {}
-        for key_node, _ in node.value:
-            line = self.reader.line(key_node)
-            if not isinstance(key_node, ScalarNode):
-                raise self.reader.error(f"{self.reader.label}: a key must be a single value, not a list or mapping",
-                                        line, "write the key as text")
-            self.check_tag(key_node, _SCALAR_TAGS | {_MERGE})
-            if key_node.value in written:
-                raise self.reader.error(f"duplicate key '{key_node.value}' in {self.reader.label} "
-                                        f"(first on line {written[key_node.value]})", line, "keep one: keys are unique")
-            written[key_node.value] = line
-        return list(written)
+    def pairs(self, node: MappingNode) -> list[tuple[str, tuple[Node, Node]]]:
+        """The pairs under their keys as written (``1:`` is "1"); a repeated key is refused at its second line."""
+        written: dict[str, Node] = {}
+        pairs = []
+        for key_node, value_node in node.value:
+            key = self.key(key_node)
+            if key is not None and key in written:
+                first = self.reader.line(written[key])
+                self.refuse(key_node, f"duplicate key '{key}' in {self.reader.label} (first on line {first})",
+                            "keep one: keys are unique")
+            elif key is not None:
+                written[key] = key_node
+                pairs.append((key, (key_node, value_node)))
+        return pairs
+
+    def key(self, node: Node) -> str | None:
+        if not isinstance(node, ScalarNode):
+            self.refuse(node, f"{self.reader.label}: a key must be a single value, not a list or mapping",
+                        "write the key as text")
+            return None
+        return self.text(node) if self.known_tag(node, _SCALAR_TAGS | {_MERGE}) else None
 
     def merge(self, result: dict[str, Any], node: Node, path: Path) -> None:
         """``<<: *base`` or ``<<: [*a, *b]``: the keys of the mappings named, the earliest winning."""
         sources = node.value if isinstance(node, SequenceNode) else [node]
         for source in reversed(sources):
-            if not isinstance(source, MappingNode):
-                raise self.reader.error(f"{self.reader.label}: '<<' merges only mappings", self.reader.line(source),
-                                        "write <<: *name, where &name is a mapping")
-            result.update(self.mapping(source, path))
+            if isinstance(source, MappingNode):
+                result.update(self.mapping(source, path))
+            else:
+                self.refuse(source, f"{self.reader.label}: '<<' merges only mappings",
+                            "write <<: *name, where &name is a mapping")
 
 
 def _number(node: ScalarNode) -> int | float | str:
