@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -12,8 +13,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, Span, TokeffcError
-from .yamlio import decode_utf8, read_yaml
-from .yamlio import describe_yaml_error as describe_yaml_error  # parse.py imports it from here
+from .yamlio import decode_utf8, describe_yaml_error, read_yaml  # noqa: F401 (parse.py imports describe_yaml_error)
 
 CONFIG_NAME = "tokeffc.yaml"
 # libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
@@ -242,7 +242,7 @@ class _Checker:
         last = len(value) - 1
         tiers = tuple(t for i, (name, spec) in enumerate(value.items()) if (t := self.tier(name, spec, i == last)))
         budgeted = [t for t in tiers if t.budget]  # a refused budget is not also "smaller" than the one before
-        for earlier, later in zip(budgeted, budgeted[1:]):
+        for earlier, later in itertools.pairwise(budgeted):
             if later.budget < earlier.budget:
                 self.problem(("tiers", later.name), f"tier '{later.name}' has a smaller budget than '{earlier.name}'",
                              "list tiers smallest first")

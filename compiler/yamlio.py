@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, cast
 
 import yaml
 import yaml.parser
@@ -32,12 +33,13 @@ from yaml.resolver import Resolver
 
 from .errors import Span, TokeffcError, raise_all
 
+_PARSER: Any
 try:  # libyaml's parser when PyYAML was built with it (several times faster), else the pure-Python one
-    from yaml.cyaml import CParser as _PARSER
+    from yaml._yaml import CParser as _PARSER
 except ImportError:  # pragma: no cover
     _PARSER = None
 
-Path = tuple[str, ...]  # mapping keys and list indexes ("0", "1", ...) from the root
+KeyPath = tuple[str, ...]  # mapping keys and list indexes ("0", "1", ...) from the root
 
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
@@ -75,7 +77,7 @@ class YamlDoc:
     """
 
     data: Any
-    key_lines: Mapping[Path, int] = field(default_factory=lambda: MappingProxyType({}))
+    key_lines: Mapping[KeyPath, int] = field(default_factory=lambda: MappingProxyType({}))
     first_line: int = 1
 
     def line(self, *path: str) -> int:
@@ -172,7 +174,8 @@ class _Reader:
         return TokeffcError(message, Span(self.where, line), hint)
 
     def line(self, node_or_event: Node | Event) -> int:
-        return self.first_line + node_or_event.start_mark.line
+        mark = node_or_event.start_mark
+        return self.first_line + (mark.line if mark else 0)
 
     def compose(self) -> Node | None:
         self.check_text()
@@ -217,9 +220,9 @@ class _Bounds:
     def count(self, values: int, event: Event) -> None:
         self.values += values
         if self.values > self.reader.limits.max_values:
-            raise self.reader.error(
-                f"{self.reader.label} holds more than {self.reader.limits.max_values} values "
-                "(an alias counts as all it repeats)", self.reader.line(event), "split it, or use fewer aliases (*name)")
+            message = f"{self.reader.label} holds more than {self.reader.limits.max_values} values"
+            raise self.reader.error(f"{message} (an alias counts as all it repeats)", self.reader.line(event),
+                                    "split it, or use fewer aliases (*name)")
 
     def enter(self, event: CollectionStartEvent) -> None:
         if len(self.open) >= self.reader.limits.max_depth:
@@ -248,20 +251,24 @@ class _Bounds:
 
 class _BoundedComposer(Composer):
     bounds: _Bounds
+    peek_event: Any  # the parser's, further along the loader's bases
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         event = self.peek_event()
         if isinstance(event, AliasEvent):
-            node = super().compose_node(parent, index)
+            node = self.composed(parent, index)
             self.bounds.alias(event, node)
             return node
         self.bounds.count(1, event)
         if not isinstance(event, CollectionStartEvent):
-            return super().compose_node(parent, index)
+            return self.composed(parent, index)
         self.bounds.enter(event)
-        node = super().compose_node(parent, index)
+        node = self.composed(parent, index)
         self.bounds.leave(node)
         return node
+
+    def composed(self, parent: Node | None, index: Any) -> Node:
+        return cast(Node, super().compose_node(parent, index))
 
 
 class _PyLoader(_BoundedComposer, yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, Resolver):
@@ -295,25 +302,26 @@ class _Converter:
 
     def __init__(self, reader: _Reader):
         self.reader = reader
-        self.lines: dict[Path, int] = {}
+        self.lines: dict[KeyPath, int] = {}
         self.problems: dict[tuple[int, str], TokeffcError] = {}  # an alias repeats its problems: once each
 
     def refuse(self, node: Node, message: str, hint: str) -> None:
         line = self.reader.line(node)
         self.problems.setdefault((line, message), self.reader.error(message, line, hint))
 
-    def value(self, node: Node, path: Path) -> Any:
+    def value(self, node: Node, path: KeyPath) -> Any:
         if isinstance(node, ScalarNode):
             return self.scalar(node)
         if isinstance(node, SequenceNode):
             return self.sequence(node, path)
-        return self.mapping(node, path)
+        return self.mapping(cast(MappingNode, node), path)
 
     def known_tag(self, node: Node, known: set[str]) -> bool:
         if node.tag in known:
             return True
         tag = node.tag.replace(_TAG, "!!")
-        self.refuse(node, f"{self.reader.label}: unsupported tag '{tag}'", "remove the tag: tokeffc reads plain YAML values")
+        self.refuse(node, f"{self.reader.label}: unsupported tag '{tag}'",
+                    "remove the tag: tokeffc reads plain YAML values")
         return False
 
     def text(self, node: ScalarNode) -> str:
@@ -333,7 +341,7 @@ class _Converter:
             return SafeConstructor.bool_values.get(node.value.lower(), node.value)
         return _number(node)
 
-    def sequence(self, node: SequenceNode, path: Path) -> list[Any]:
+    def sequence(self, node: SequenceNode, path: KeyPath) -> list[Any]:
         self.known_tag(node, _SEQUENCE_TAGS)
         items = []
         for index, item in enumerate(node.value):
@@ -341,7 +349,7 @@ class _Converter:
             items.append(self.value(item, (*path, str(index))))
         return items
 
-    def mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+    def mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
         self.known_tag(node, _MAPPING_TAGS)
         pairs = self.pairs(node)
         result: dict[str, Any] = {}
@@ -376,7 +384,7 @@ class _Converter:
             return None
         return self.text(node) if self.known_tag(node, _SCALAR_TAGS | {_MERGE}) else None
 
-    def merge(self, result: dict[str, Any], node: Node, path: Path) -> None:
+    def merge(self, result: dict[str, Any], node: Node, path: KeyPath) -> None:
         """``<<: *base`` or ``<<: [*a, *b]``: the keys of the mappings named, the earliest winning."""
         sources = node.value if isinstance(node, SequenceNode) else [node]
         for source in reversed(sources):

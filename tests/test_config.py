@@ -1,4 +1,3 @@
-
 import pytest
 from click.testing import CliRunner
 
@@ -111,7 +110,8 @@ def test_a_nul_or_bad_utf8_is_reported_at_its_line(tmp_path):
 
 def test_a_config_that_is_not_a_mapping_or_far_too_large(tmp_path):
     write_tree(tmp_path, {"tokeffc.yaml": "# settings\n- name: a\n"})
-    assert config_lines(tmp_path) == ["tokeffc.yaml:2: the config must be a mapping of keys; see README, 'tokeffc.yaml'"]
+    assert config_lines(tmp_path) == [
+        "tokeffc.yaml:2: the config must be a mapping of keys; see README, 'tokeffc.yaml'"]
     write_tree(tmp_path, {"tokeffc.yaml": GOOD + "# " + "x" * (1 << 20) + "\n"})
     assert config_lines(tmp_path)[0].startswith("tokeffc.yaml:1: larger than 1048576 bytes")
 
