@@ -169,13 +169,15 @@ class _Reader:
     def __init__(self, text: str, where: str, first_line: int, label: str, limits: YamlLimits):
         self.text, self.where, self.first_line = text, where, first_line
         self.label, self.limits = label, limits
+        self.last_line = first_line  # of the text written, known once the text is checked
 
     def error(self, message: str, line: int, hint: str) -> TokeffcError:
         return TokeffcError(message, Span(self.where, line), hint)
 
     def line(self, node_or_event: Node | Event) -> int:
+        """Where a node begins; an empty one at the very end is on the last line written, not past it."""
         mark = node_or_event.start_mark
-        return self.first_line + (mark.line if mark else 0)
+        return min(self.first_line + (mark.line if mark else 0), self.last_line)
 
     def compose(self) -> Node | None:
         self.check_text()
@@ -188,6 +190,7 @@ class _Reader:
         if len(self.text) > self.limits.max_chars:
             raise self.error(f"{self.label} is longer than {self.limits.max_chars} characters",
                              self.first_line, "split it into smaller files")
+        self.last_line = line_at(self.text, len(self.text.rstrip()), self.first_line)
         bad = _FORBIDDEN.search(self.text)
         if bad:
             char = f"U+{ord(bad.group()):04X}"

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tokeffc import yamlio
@@ -308,6 +308,8 @@ YAMLISH = st.one_of(st.lists(st.sampled_from(ATOMS), max_size=40).map("".join), 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(YAMLISH, st.integers(1, 50))
+@example("---", 1)  # an empty value at the very end: libyaml places it a line past the text
+@example("[", 3)
 def test_any_text_is_data_or_a_located_error(text, first_line):
     last_line = first_line + len(yamlio._LINE_BREAK.findall(text))
     try:
