@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import os
 import re
@@ -11,20 +12,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import Problems, Span, TokeffcError, UsageError
 from .passes import PASS_BY_NAME, PASS_NAMES, PASSES
 from .presets import NAMES as PRESETS
 from .rules import ROLES, Extractor, Rule, RuleReader, first_rule
+from .yamlio import decode_utf8, read_yaml
 
 CONFIG_NAME = "tokeffc.yaml"
-# libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LOAD_KINDS = ("immediate", "on_demand", "lazy")  # most eager first
 MAX_FILE_BYTES = 4 * 1024 * 1024
 BASELINES = ("host", "all")
 ON_MISSING = ("error", "warn")
+MAX_CONFIG_BYTES = 1024 * 1024
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SEMVER_RE = re.compile(
@@ -151,7 +150,7 @@ def load_config(root: Path, config_path: Path | None = None, *, release_version:
 def load_preset(name: str) -> dict[str, Any]:
     """A preset's settings, as shipped in the package (``compiler/presets/<name>.yaml``)."""
     text = (resources.files("tokeffc.presets") / f"{name}.yaml").read_text(encoding="utf-8")
-    data = yaml.load(text, Loader=SAFE_LOADER)
+    data = read_yaml(text, f"presets/{name}.yaml").data
     return data if isinstance(data, dict) else {}
 
 
@@ -168,51 +167,23 @@ def merge_preset(user: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]
 
 
 def _read_config_text(path: Path, where: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TokeffcError(f"not UTF-8 (byte {exc.start})", Span(str(where), 1), "save the config as UTF-8") from None
+    """The config's text; bad UTF-8 or a file larger than any config is an error at its line."""
+    with path.open("rb") as file:
+        raw = file.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise TokeffcError(f"larger than {MAX_CONFIG_BYTES} bytes", Span(str(where), 1),
+                           "is this the framework's config? It holds settings, not prompts")
+    return decode_utf8(raw, str(where))
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        problem, line = describe_yaml_error(exc)
-        raise TokeffcError(f"invalid YAML: {problem}", Span(str(path), line), "fix the YAML syntax") from None
-    if data is None:
-        data = {}
+    """The config's mapping and the line of every key (duplicates, bombs, odd keys refused, located)."""
+    doc = read_yaml(text, str(path))
+    data = {} if doc.data is None else doc.data
     if not isinstance(data, dict):
-        raise TokeffcError("the config must be a mapping of keys", Span(str(path), 1), "see README, 'tokeffc.yaml'")
-    return data, key_lines(node)
-
-
-def describe_yaml_error(exc: yaml.YAMLError, first_line: int = 1) -> tuple[str, int]:
-    """What PyYAML found wrong, and the 1-based line where the user should look."""
-    problem = getattr(exc, "problem", None) or "cannot be read"
-    context, mark = getattr(exc, "context", None), getattr(exc, "problem_mark", None)
-    # At the end of the input the problem mark is useless; where the open construct began is not.
-    if "end of stream" in problem and getattr(exc, "context_mark", None):
-        mark = exc.context_mark
-        problem = f"{problem} {context}" if context else problem
-    return problem, first_line + (mark.line if mark else 0)
-
-
-def key_lines(node: yaml.Node | None, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
-    """Map every mapping key path (``("tiers", "minimal")``) and list item (``("rules", "0")``) to its line."""
-    lines: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*prefix, str(key_node.value))
-            lines[key] = key_node.start_mark.line + 1
-            lines.update(key_lines(value_node, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            key = (*prefix, str(index))
-            lines[key] = item.start_mark.line + 1
-            lines.update(key_lines(item, key))
-    return lines
+        raise TokeffcError("the config must be a mapping of keys", Span(str(path), doc.line()),
+                           "see README, 'tokeffc.yaml'")
+    return data, dict(doc.key_lines)
 
 
 class _Checker:
@@ -224,7 +195,7 @@ class _Checker:
         self.problems: list[TokeffcError] = []
 
     def problem(self, key: tuple[str, ...], message: str, hint: str) -> None:
-        line = self.lines.get(key) or self.lines.get(key[:1]) or 1
+        line = next((self.lines[key[:end]] for end in range(len(key), 0, -1) if key[:end] in self.lines), 1)
         self.problems.append(TokeffcError(message, Span(self.path, line), hint))
 
     def unknown_keys(self, data: dict, allowed: tuple[str, ...], prefix: tuple[str, ...]) -> None:
@@ -355,29 +326,31 @@ class _Checker:
         if not isinstance(value, dict) or not value:
             self.problem(("tiers",), "'tiers' must map tier names to {budget: N}", "e.g. minimal: {budget: 20000}")
             value = DEFAULT_TIERS
-        names = list(value)
-        tiers = []
-        for index, name in enumerate(names):
-            if not isinstance(name, str) or not NAME_RE.match(name):
-                self.problem(("tiers", str(name)), f"tier name {name!r} must match [a-z0-9][a-z0-9-]*",
-                             "e.g. minimal")
-                continue
-            spec = value[name] if isinstance(value[name], dict) else {"budget": value[name]}
-            self.unknown_keys(spec, TIER_KEYS, ("tiers", name))
-            budget = spec.get("budget")
-            if not _positive_int(budget):
-                self.problem(("tiers", name), f"tier '{name}' needs a positive integer budget", "e.g. {budget: 20000}")
-                budget = 1
-            compress = spec.get("compress", index < len(names) - 1)
-            if not isinstance(compress, bool):
-                self.problem(("tiers", name, "compress"), f"tier '{name}': compress must be true or false", "")
-                compress = False
-            tiers.append(Tier(name, budget, compress))
-        for earlier, later in zip(tiers, tiers[1:]):
+        last = len(value) - 1
+        tiers = tuple(t for i, (name, spec) in enumerate(value.items()) if (t := self.tier(name, spec, i == last)))
+        budgeted = [t for t in tiers if t.budget]  # a refused budget is not also "smaller" than the one before
+        for earlier, later in itertools.pairwise(budgeted):
             if later.budget < earlier.budget:
                 self.problem(("tiers", later.name), f"tier '{later.name}' has a smaller budget than '{earlier.name}'",
                              "list tiers smallest first")
-        return tuple(tiers) or tuple(Tier(n, s["budget"], n != "full") for n, s in DEFAULT_TIERS.items())
+        return tiers or tuple(Tier(n, s["budget"], n != "full") for n, s in DEFAULT_TIERS.items())
+
+    def tier(self, name: str, spec: Any, last: bool) -> Tier | None:
+        if not NAME_RE.match(name):
+            self.problem(("tiers", name), f"tier name {name!r} must match [a-z0-9][a-z0-9-]*", "e.g. minimal")
+            return None
+        spec = spec if isinstance(spec, dict) else {"budget": spec}
+        self.unknown_keys(spec, TIER_KEYS, ("tiers", name))
+        budget = spec.get("budget")
+        if not _positive_int(budget):
+            self.problem(("tiers", name), f"tier '{name}' needs a positive integer budget", "e.g. {budget: 20000}")
+            budget = 0
+        compress = spec.get("compress", not last)
+        if not isinstance(compress, bool):
+            self.problem(("tiers", name, "compress"), f"tier '{name}': compress must be true or false", "")
+            compress = False
+        return Tier(name, budget, compress)
+
 
     def warn_at(self, value: Any) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1:
@@ -439,6 +412,7 @@ class _Checker:
 
 
 def _positive_int(value: Any) -> bool:
+    """A positive integer, and not a boolean (``true`` is an int to Python, not to a user)."""
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 

@@ -7,12 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import yaml
-
 from .errors import Notice, Span
 from .graph import Framework
 from .parse import DocId, Document
-from .references import SAFE_LOADER, yaml_fences
+from .references import yaml_fences
+from .yamlio import try_read_yaml
 from .sources import DocPath
 
 SESSION_ID = DocId("_session")
@@ -81,12 +80,9 @@ def _declared_commands(doc: Document) -> Iterator[tuple[str, str, int]]:
     for fence_line, inside in yaml_fences(doc.body, Span(doc.path, doc.head.count("\n") + 1)):
         if "commands:" not in inside:
             continue
-        try:
-            data = yaml.load(inside, Loader=SAFE_LOADER)
-        except (yaml.YAMLError, RecursionError):
-            continue
-        if isinstance(data, dict):
-            yield from _command_items(data.get("commands"), fence_line)
+        parsed = try_read_yaml(inside, doc.path, fence_line + 1)
+        if parsed is not None and isinstance(parsed.data, dict):
+            yield from _command_items(parsed.data.get("commands"), fence_line)
 
 
 def _command_items(value: Any, line: int) -> Iterator[tuple[str, str, int]]:

@@ -14,9 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, NewType
 
-import yaml
-
-from .config import LOAD_KINDS, SAFE_LOADER, Config, describe_yaml_error, key_lines
+from .config import LOAD_KINDS, Config
 from .errors import Notice, Problems, Span, TokeffcError
 from .markdown import Split, split_blocks, split_front_matter
 from .references import (Reference, declared_references, field_references, link_references,
@@ -24,6 +22,7 @@ from .references import (Reference, declared_references, field_references, link_
 from .rules import Rule, When
 from .sources import DocPath, SourceFile
 from .templating import BodyTemplate, plain_body, prepare_body
+from .yamlio import read_yaml
 
 DocId = NewType("DocId", str)  # a module's or entry's name in the release; never a path on disk
 
@@ -202,7 +201,7 @@ class _FrontMatter:
         if data is None:  # unreadable: the file is kept as text, and the user told where
             return cls(Split(None, "", source.text, 1), {}, None, {}, (warning,) if warning else ())
         ours = data.pop("tokeffc", None)
-        return cls(split, json_safe(data, source.path), ours, lines, (warning,) if warning else ())
+        return cls(split, data, ours, lines, (warning,) if warning else ())
 
     def kept_head(self) -> str:
         """The head as written, without the lines of the ``tokeffc:`` key (all of it if nothing else is left)."""
@@ -228,26 +227,23 @@ def _unclosed_warning(source: SourceFile) -> tuple[Notice, ...]:
 
 def _parse_front_matter(text: str, path: str) -> tuple[dict[str, Any] | None, dict[tuple[str, ...], int],
                                                        Notice | None]:
-    """Strict YAML first; then the lenient ``key: value`` reading hosts fall back to; else unreadable."""
+    """Strict YAML first (bounded: no alias bombs, no duplicate keys); then the lenient ``key: value``
+    reading hosts fall back to; else unreadable. tokeffc's own key must always be read exactly."""
     try:
-        node = yaml.compose(text, Loader=SAFE_LOADER)
-        data = yaml.load(text, Loader=SAFE_LOADER) if node is not None else None
-    except (yaml.YAMLError, RecursionError) as exc:
-        problem, line = describe_yaml_error(exc, first_line=2) if isinstance(exc, yaml.YAMLError) else ("", 2)
-        if re.search(r"^tokeffc\s*:", text, re.M):  # tokeffc's own directives must be read exactly
-            raise TokeffcError(f"invalid YAML front matter: {problem}", Span(path, line),
-                               "fix the YAML between the '---' lines") from None
+        doc = read_yaml(text, path, first_line=2, label="YAML front matter")
+    except TokeffcError as exc:
+        if re.search(r"^tokeffc\s*:", text, re.M):
+            raise
         lenient = _lenient(text)
         if lenient is not None:
             return lenient, {(k,): 2 + i for i, k in _lenient_lines(text)}, None
-        return None, {}, Notice(Span(path, line), f"front matter is not YAML ({problem}) nor 'key: value' "
-                                "lines; the file is kept as text")
-    if data is None:
+        where = exc.span or Span(path, 2)
+        return None, {}, Notice(where, f"{exc.message}; neither 'key: value' lines: the file is kept as text")
+    if doc.data is None:
         return {}, {}, None
-    if not isinstance(data, dict):
+    if not isinstance(doc.data, dict):
         return None, {}, Notice(Span(path, 2), "front matter is not a mapping; the file is kept as text")
-    lines = {key: line + 1 for key, line in key_lines(node).items()}
-    return {str(k): v for k, v in data.items()}, lines, None
+    return doc.data, dict(doc.key_lines), None
 
 
 def _lenient(text: str) -> dict[str, Any] | None:
@@ -271,21 +267,6 @@ def _lenient_lines(text: str) -> Iterator[tuple[int, str]]:
         match = _LENIENT_KEY.match(line)
         if match:
             yield index, match.group(1)
-
-
-def json_safe(value: Any, path: str, depth: int = 0) -> Any:
-    """Front matter as JSON data: dates as text, keys as strings, bounded depth."""
-    if depth > 16:
-        raise TokeffcError("front matter nests deeper than 16 levels", Span(path, 2), "flatten it")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v, path, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v, path, depth + 1) for v in value]
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else str(value)
-    return str(value)
 
 
 # --- tokeffc's directives ---------------------------------------------------------------------

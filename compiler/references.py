@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-import yaml
-
 from .errors import Span
 from .markdown import INLINE_CODE, prose_and_code
 from .rules import Extractor
+from .yamlio import try_read_yaml
 
 TEXT_EXTENSIONS = (".md", ".markdown", ".yaml", ".yml", ".txt", ".json")
 IMPLIED_EXTENSIONS = (".md", ".yaml", ".yml", ".txt")  # tried, in order, for a name written without one
@@ -137,7 +136,6 @@ def attach_point(text: str, position: int) -> int:
 # --- BMAD-style declared dependency lists ----------------------------------------------------
 
 _YAML_FENCE = re.compile(r"[ \t]*(```+|~~~+)[ \t]*ya?ml\b", re.I)
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def declared_references(body: str, start: Span, load: str) -> Iterator[Reference]:
@@ -164,23 +162,13 @@ def _dependency_entries(text: str) -> Iterator[tuple[str, int]]:
     """(``type/name``, 0-based line) for each entry under a top-level ``dependencies`` mapping."""
     if "dependencies:" not in text:
         return
-    root = compose_yaml(text)
-    if not isinstance(root, yaml.MappingNode):
+    doc = try_read_yaml(text, "", first_line=0)
+    if doc is None or not isinstance(doc.data, dict) or not isinstance(doc.data.get("dependencies"), dict):
         return
-    for key, value in root.value:
-        if key.value == "dependencies" and isinstance(value, yaml.MappingNode):
-            for kind, names in value.value:
-                for name in names.value if isinstance(names, yaml.SequenceNode) else ():
-                    if isinstance(name, yaml.ScalarNode) and name.value:
-                        yield f"{kind.value}/{name.value}", name.start_mark.line
-
-
-def compose_yaml(text: str) -> yaml.Node | None:
-    """The YAML node tree of a fenced block, or None when it is not YAML (a code sample)."""
-    try:
-        return yaml.compose(text, Loader=SAFE_LOADER)
-    except (yaml.YAMLError, RecursionError):
-        return None
+    for kind, names in doc.data["dependencies"].items():
+        for index, name in enumerate(names if isinstance(names, list) else ()):
+            if isinstance(name, str) and name:
+                yield f"{kind}/{name}", doc.key_lines.get(("dependencies", kind, str(index)), 0)
 
 
 # --- configured extractors -------------------------------------------------------------------

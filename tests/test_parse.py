@@ -53,7 +53,7 @@ def test_front_matter_the_host_reads_leniently(config):
 def test_unreadable_front_matter_keeps_the_file_as_text_with_a_warning(config):
     doc = parse("---\nid: a\nrequires: [b\nnot a key at all\n---\nbody\n", config)
     assert doc.head == "" and doc.body.startswith("---\nid: a") and doc.meta == ()
-    assert len(doc.warnings) == 1 and "modules/x.md:5: front matter is not YAML" in doc.warnings[0].one_line()
+    assert len(doc.warnings) == 1 and "modules/x.md:3: invalid YAML front matter" in doc.warnings[0].one_line()
 
 
 def test_front_matter_never_closed_is_text_with_a_warning(config):
