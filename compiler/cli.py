@@ -6,17 +6,21 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import Progress as RichProgress
 
 from . import __version__
 from .config import PASS_NAMES
 from .errors import EXIT_BAD_INPUT, EXIT_GATE, TokeffcError
-from .pipeline import BuildOptions, BuildResult, build_release, compile_framework
-from .report import build_report, bundle_table, over_budget_lines, release_table, stats_report, stats_tables
-from .scaffold import create_starter
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .pipeline import BuildResult
+
+# Heavy imports (the pipeline: jinja2, tiktoken, networkx; rich's tables) stay inside the commands
+# that need them, so that --help, inspect and diff between releases start fast.
 
 EXIT_INTERNAL = 4
 PROGRESS_THRESHOLD = 24  # bundles; fewer build too fast for a bar to help
@@ -76,6 +80,8 @@ def _compile_options(command):
 @click.option("--allow-over", is_flag=True, help="Write the release even when a bundle is over budget (exit 0).")
 def build(root, config_path, release_version, commands, tiers, disabled_passes, as_json, out_dir, allow_over):
     """Compile ROOT into dist/<name>/<version>/ and dist/<name>-<version>.tokb."""
+    from .pipeline import BuildOptions, build_release
+
     options = BuildOptions(config_path, release_version, commands, tiers, disabled_passes, (out_dir.resolve(),))
     with _ProgressBar(as_json) as progress:
         result, folder, archive = build_release(root, out_dir, options, allow_over=allow_over, progress=progress)
@@ -90,6 +96,8 @@ def build(root, config_path, release_version, commands, tiers, disabled_passes, 
 @_compile_options
 def check(root, config_path, release_version, commands, tiers, disabled_passes, as_json):
     """Validate ROOT and check budgets without writing anything (for pre-commit and CI)."""
+    from .pipeline import BuildOptions, compile_framework
+
     # Leave out dist/ when it sits in ROOT, as build does with its output folder.
     options = BuildOptions(config_path, release_version, commands, tiers, disabled_passes, (Path("dist").resolve(),))
     with _ProgressBar(as_json) as progress:
@@ -108,6 +116,8 @@ def check(root, config_path, release_version, commands, tiers, disabled_passes, 
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of tables.")
 def stats(root, config_path, disabled_passes, as_json):
     """Where ROOT's tokens go: by kind and module, repeated blocks, and recommendations."""
+    from .pipeline import BuildOptions, compile_framework
+    from .report import stats_report, stats_tables
     from .stats import collect_stats
 
     result = compile_framework(root, BuildOptions(config_path=config_path, disabled_passes=disabled_passes))
@@ -136,7 +146,52 @@ def inspect(archive, as_json):
     console = _console()
     console.print(f"{manifest['framework']} {manifest['version']}  release {release.release_id[:16]}  "
                   f"({len(manifest['files'])} files, all sha256 verified)", highlight=False)
+    from .report import release_table
+
     console.print(release_table(manifest))
+
+
+@main.command()
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--base", metavar="GITREF", help="Compare the framework folder OLD (default .) as it was at GITREF "
+              "with its working tree.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True, help="markdown: a pull-request comment; json: schema tokeffc.diff/1.")
+@click.option("--all", "show_all", is_flag=True, help="Show unchanged bundles and modules too (table, markdown).")
+@click.option("--fail-above", type=float, metavar="PCT", help="Exit 1 if a bundle or the total grew more than PCT%.")
+@click.option("--fail-above-tokens", type=click.IntRange(min=0), metavar="N",
+              help="Exit 1 if a bundle grew more than N tokens.")
+@click.option("--fail-on-over", is_flag=True, help="Exit 1 if a bundle of NEW is over its budget.")
+def diff(old, new, base, fmt, show_all, fail_above, fail_above_tokens, fail_on_over):
+    """Token deltas from OLD to NEW, per bundle and module, and why each bundle changed.
+
+    OLD and NEW are each a .tokb, a release folder, its manifest.json, or a framework folder (built
+    on the fly). Exit 1 when a gate fails, 3 when an input is unreadable or fails its hash check.
+    """
+    from .diff import Gates, check_gates, compare, sides
+
+    gates = Gates(fail_above, fail_above_tokens, fail_on_over)
+    result = compare(*sides(old, new, base))
+    failures = check_gates(result, gates)
+    _show_diff(result, gates, failures, fmt, show_all)
+    for failure in failures:
+        click.echo(f"error: gate failed: {failure.message}", err=True)
+    if failures:
+        sys.exit(EXIT_GATE)
+
+
+def _show_diff(result, gates, failures, fmt: str, show_all: bool) -> None:
+    from . import diffreport
+
+    if fmt == "json":
+        click.echo(diffreport.diff_json(result, gates, failures))
+    elif fmt == "markdown":
+        click.echo(diffreport.diff_markdown(result, gates, failures, show_all), nl=False)
+    else:
+        console = _console()
+        for part in diffreport.diff_tables(result, gates, failures, show_all):
+            console.print(part, highlight=False)
 
 
 @main.command()
@@ -144,11 +199,15 @@ def inspect(archive, as_json):
 @click.option("--name", help="Framework name (default: the folder's name).")
 def init(directory, name):
     """Create a starter framework in DIRECTORY (refuses to overwrite a tokeffc.yaml)."""
+    from .scaffold import create_starter
+
     created = create_starter(directory, name)
     click.echo(f"created {len(created)} files in {directory}; next: tokeffc build {directory}")
 
 
 def _show(result: BuildResult, folder, archive, as_json: bool) -> None:
+    from .report import build_report, bundle_table, over_budget_lines
+
     if as_json:
         click.echo(json.dumps(build_report(result, folder, archive), indent=2, sort_keys=True))
         return
@@ -167,6 +226,8 @@ def _show(result: BuildResult, folder, archive, as_json: bool) -> None:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     # Off a terminal (CI logs, pipes) rich would wrap at 80 columns; tables read better whole.
     console = Console()
     return console if console.is_terminal else Console(width=200)
@@ -176,6 +237,8 @@ class _ProgressBar:
     """A rich progress bar on a terminal for long builds; a no-op callback otherwise."""
 
     def __init__(self, quiet: bool):
+        from rich.console import Console
+
         self.enabled = not quiet and Console(stderr=True).is_terminal
         self.bar = None
 
@@ -186,6 +249,9 @@ class _ProgressBar:
         if not self.enabled or total < PROGRESS_THRESHOLD:
             return
         if self.bar is None:
+            from rich.console import Console
+            from rich.progress import Progress as RichProgress
+
             self.bar = RichProgress(console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("assembling bundles", total=total)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from .pipeline import BuildResult
+if TYPE_CHECKING:  # the pipeline imports jinja2, tiktoken and networkx; inspect needs none of them
+    from .pipeline import BuildResult
 
 JSON_SCHEMA = "tokeffc.build-report/1"
 PASS_COLUMNS = ("pruned", "compressed", "normalised", "deduped", "structure")
