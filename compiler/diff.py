@@ -461,7 +461,8 @@ def _total(bundles) -> Total:
 
 def _movers(bundles: tuple[BundleChange, ...]) -> tuple[BundleChange, ...]:
     moved = [b for b in bundles if b.delta]
-    return tuple(sorted(moved, key=lambda b: -abs(b.delta))[:MOVERS])  # stable: ties keep bundle order
+    # Largest change first, then the largest share of the bundle; ties keep bundle order (sorted is stable).
+    return tuple(sorted(moved, key=lambda b: (-abs(b.delta), -abs(b.percent or 0)))[:MOVERS])
 
 
 # --- gates ----------------------------------------------------------------------------------------
