@@ -19,10 +19,10 @@ import statistics
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .errors import Problems, Span, TokeffcError, UsageError
 from .manifest import BundleEntry, DocEntry, Manifest, dump_json, read_manifest, release_id
@@ -140,6 +140,7 @@ class Diff:
     bundles: tuple[BundleChange, ...]  # by command, then tier (smallest first)
     modules: tuple[ModuleChange, ...]  # by id
     summary: Summary
+    notes: tuple[str, ...] = ()  # what makes the two sides less comparable (another encoding, framework)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,8 @@ def checkout_at(root: Path, ref: str) -> Iterator[tuple[Path, str]]:
     """``root`` exported from ``ref`` into a temporary folder (removed afterwards), and its ``REF:path``."""
     if ref.startswith("-"):
         raise UsageError(f"'{ref}' is not a git ref", hint="name a branch, tag or commit")
+    if not root.is_dir():
+        raise TokeffcError(f"framework root '{root}' is not a folder", hint="pass the folder that holds tokeffc.yaml")
     top = Path(_git(root, "rev-parse", "--show-toplevel"))
     commit = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
                   fail=f"'{ref}' is not a commit in this repository",
@@ -248,7 +251,7 @@ def _git(cwd: Path, *args: str, fail: str = "", hint: str = "") -> str:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT)
     except FileNotFoundError:
-        raise UsageError("--base needs git, and git is not installed", hint="install git, or pass OLD and NEW") from None
+        raise UsageError("--base needs git, which is not installed", hint="install git, or pass OLD and NEW") from None
     except (NotADirectoryError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"git {args[0]} failed in '{cwd}': {exc}", hint="check the folder and the ref") from None
     if done.returncode != 0:
@@ -294,7 +297,17 @@ def _first_line(text: str) -> str:
 def compare(old: Side, new: Side) -> Diff:
     bundles = bundle_changes(old.manifest, new.manifest)
     return Diff(old, new, bundles, module_changes(old.manifest, new.manifest),
-                summarise(bundles, _tier_order(old.manifest, new.manifest)))
+                summarise(bundles, _tier_order(old.manifest, new.manifest)), notes(old.manifest, new.manifest))
+
+
+def notes(old: Manifest, new: Manifest) -> tuple[str, ...]:
+    found = []
+    if old.framework != new.framework:
+        found.append(f"the sides are two frameworks, '{old.framework}' and '{new.framework}'")
+    if old.encoding != new.encoding:
+        found.append(f"the sides count tokens with different encodings ({old.encoding}, {new.encoding}): "
+                     "deltas include the change of encoding")
+    return tuple(found)
 
 
 def bundle_changes(old: Manifest, new: Manifest) -> tuple[BundleChange, ...]:

@@ -32,6 +32,7 @@ def diff_data(diff: Diff, gates: Gates, failures: tuple[GateFailure, ...]) -> di
         "summary": _summary(diff),
         "bundles": [_bundle(b) for b in diff.bundles],
         "modules": [_module(m) for m in diff.modules],
+        "notes": list(diff.notes),
         "gates": {"set": dict(gates.named()), "passed": not failures,
                   "failed": [{"gate": f.gate, "subject": f.subject, "message": f.message} for f in failures]},
     }
@@ -96,7 +97,7 @@ def tokens(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def signed(value: int | float) -> str:
+def signed(value: float) -> str:
     """+12, -3, 0; a float that is whole prints as an integer."""
     if value == int(value):
         value = int(value)
@@ -174,6 +175,7 @@ def diff_markdown(diff: Diff, gates: Gates, failures: tuple[GateFailure, ...], s
              md(counts_line(diff)) + "  \n" + md(movers_line(diff)) + "  \n" + md(gates_line(gates, failures))]
     if failures:
         parts.append("\n".join(f"- {md(f.message)}" for f in failures[:MAX_MD_ROWS]) + _more(len(failures)))
+    parts += [f"> **Note**: {md(note)}" for note in diff.notes]
     if bundles:
         parts.append(_details(f"Bundles ({len(bundles)} shown)", _md_bundles(bundles)))
     changed = [b for b in bundles if b.causes]
@@ -260,13 +262,8 @@ def diff_tables(diff: Diff, gates: Gates, failures: tuple[GateFailure, ...], sho
 
     bundles, modules = shown(diff, show_all)
     out: list = [Text(f"tokeffc diff: {headline(diff)}", style="bold")]
-    summary = Table("tokens", "old", "new", "delta", "%", title="Summary (every bundle's tokens)")
-    summary.add_row("total", *_total_cells(diff.summary.total), style="bold")
-    for tier, total in diff.summary.tiers:
-        summary.add_row(Text(tier), *_total_cells(total))
-    summary.add_row("median change per bundle", "", "", signed(diff.summary.median_delta),
-                    pct(diff.summary.median_percent))
-    out += [summary, Text(counts_line(diff)), Text(movers_line(diff))]
+    out += [Text(f"note: {note}", style="yellow") for note in diff.notes]
+    out += [_rich_summary(Table, Text, diff), Text(counts_line(diff)), Text(movers_line(diff))]
     if bundles:
         out.append(_rich_bundles(Table, Text, bundles))
     if any(b.causes for b in bundles):
@@ -275,6 +272,16 @@ def diff_tables(diff: Diff, gates: Gates, failures: tuple[GateFailure, ...], sho
         out.append(_rich_modules(Table, Text, modules))
     out.append(Text(gates_line(gates, failures), style="bold red" if failures else ""))
     return out
+
+
+def _rich_summary(Table, Text, diff: Diff):
+    table = Table("tokens", "old", "new", "delta", "%", title="Summary (every bundle's tokens)")
+    table.add_row("total", *_total_cells(diff.summary.total), style="bold")
+    for tier, total in diff.summary.tiers:
+        table.add_row(Text(tier), *_total_cells(total))
+    table.add_row("median change per bundle", "", "", signed(diff.summary.median_delta),
+                  pct(diff.summary.median_percent))
+    return table
 
 
 def _right(table, *names: str) -> None:

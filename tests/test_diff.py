@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from tokeffc.cli import main
 from tokeffc.diff import STRUCTURE, Gates, attribute, check_gates, compare, load_side, open_side
-from tokeffc.diffreport import md
+from tokeffc.diffreport import diff_markdown, md
 from tokeffc.manifest import BundleEntry, ModuleShare
 from tokeffc.pack import pack_archive
 from tokeffc.pipeline import BuildOptions, build_release
@@ -94,7 +95,7 @@ def test_every_changed_bundle_is_attributed_to_the_edited_module_with_exact_delt
 
 
 def test_modules_and_summary(releases):
-    work, _, built = releases
+    _, _, built = releases
     diff = compare(open_side(built["1.0.0"]), open_side(built["1.1.0"] / "manifest.json"))
     moved = [m for m in diff.modules if m.change != "unchanged"]
     carriers = len(_carrying(built["1.0.0"], EDITED))
@@ -109,7 +110,7 @@ def test_modules_and_summary(releases):
 
 
 def test_a_release_and_the_sources_it_came_from_compare_equal(releases):
-    work, root, built = releases
+    work, root, _ = releases
     diff = compare(open_side(_tokb(work, "1.2.0")), load_side(root))
     assert diff.new.built and not diff.old.built
     assert {b.change for b in diff.bundles} == {"unchanged"}
@@ -144,6 +145,17 @@ def test_added_and_removed_commands(releases, tmp_path):
     assert (ask.change, ask.old, ask.bundles) == ("added", None, (0, 3))
     failures = check_gates(diff, Gates(above_percent=0.0))
     assert [f.subject for f in failures] == []  # no common bundle grew; the total shrank (swarm is larger)
+
+
+def test_notes_say_when_the_sides_are_less_comparable(releases):
+    work, _, _ = releases
+    side = open_side(_tokb(work, "1.0.0"))
+    other = dataclasses.replace(side, manifest=dataclasses.replace(side.manifest, encoding="o200k_base",
+                                                                   framework="anvil"))
+    assert compare(side, side).notes == ()
+    found = compare(side, other).notes
+    assert len(found) == 2 and "'forge' and 'anvil'" in found[0] and "(cl100k_base, o200k_base)" in found[1]
+    assert "> **Note**: the sides count tokens" in diff_markdown(compare(side, other), Gates(), ())
 
 
 def _front(path: Path, line: str) -> None:
@@ -198,7 +210,7 @@ def test_markdown_shows_changed_rows_and_collapses_details(releases):
     result = run("diff", _tokb(work, "1.0.0"), _tokb(work, "1.1.0"), "--format", "markdown")
     assert result.exit_code == 0, result.output
     text = result.stdout
-    summary, details = text.split("<details>", 1)
+    summary = text.split("<details>", 1)[0]
     assert "| **total** |" in summary and "median change per bundle" in summary
     assert text.count("<details><summary>") == 3 and text.count("</details>") == 3
     rows = _md_rows(text, "Bundles")
@@ -241,7 +253,7 @@ def test_markdown_escapes_framework_text():
 # --- gates -------------------------------------------------------------------------------------------
 
 
-def _gate(work: Path, new: str, *options) -> "object":
+def _gate(work: Path, new: str, *options):
     return run("diff", _tokb(work, "1.0.0"), _tokb(work, new), "--format", "json", *options)
 
 
@@ -402,3 +414,37 @@ def test_diff_tables_import_rich_tables_but_not_the_compiler(releases):
     done = subprocess.run([sys.executable, "-c", PROBE, "diff", str(_tokb(work, "1.0.0")), str(_tokb(work, "1.1.0"))],
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.splitlines()[-1] == "LOADED rich.table"
+
+
+# --- CI recipes ----------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_pre_commit_hook_runs_tokeffc_check():
+    import yaml
+
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "tokeffc-check" and hook["pass_filenames"] is False and hook["language"] == "python"
+    program, *command = hook["entry"].split()
+    assert program == "tokeffc" and command == ["check"]
+    result = run(*command, EXAMPLE, "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["status"] == "ok"
+    consumer = yaml.safe_load((REPO / "examples" / "ci" / "pre-commit-config.yaml").read_text())
+    assert consumer["repos"][0]["hooks"][0]["id"] == hook["id"]
+
+
+def test_workflow_uses_real_options_and_fails_on_the_gate():
+    import yaml
+
+    workflow = yaml.safe_load((REPO / "examples" / "ci" / "tokeffc-diff.yml").read_text())
+    steps = workflow["jobs"]["budgets"]["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0
+    script = "\n".join(step.get("run", "") for step in steps) + " " + workflow["env"]["GATES"]
+    calls = re.findall(r"tokeffc (build|diff)([^\n>]*)", script) + [("diff", workflow["env"]["GATES"])]
+    assert {name for name, _ in calls} == {"build", "diff"}
+    for name, args in calls:
+        known = {opt for param in main.commands[name].params for opt in getattr(param, "opts", [])}
+        assert set(re.findall(r"--[a-z-]+", args)) <= known, (name, args)
+    assert "--format markdown" in script and "gh pr comment" in script
+    assert steps[-1]["if"] == "steps.diff.outputs.exit != '0'"
