@@ -126,7 +126,7 @@ class Total:
 class Summary:
     total: Total  # every bundle's tokens, each side
     tiers: tuple[tuple[str, Total], ...]  # the same per tier, smallest tier first
-    median_delta: float  # over the bundles present on both sides
+    median_delta: float | None  # over the bundles present on both sides (None: there are none)
     median_percent: float | None
     counts: tuple[tuple[str, int], ...]  # changed, added, removed, unchanged
     movers: tuple[BundleChange, ...]  # the largest changes, largest first
@@ -459,7 +459,7 @@ def summarise(bundles: tuple[BundleChange, ...], tiers: tuple[str, ...]) -> Summ
     return Summary(
         total=_total(bundles),
         tiers=tuple((tier, _total([b for b in bundles if b.tier == tier])) for tier in tiers),
-        median_delta=float(statistics.median([b.delta for b in both])) if both else 0.0,
+        median_delta=float(statistics.median([b.delta for b in both])) if both else None,
         median_percent=round(statistics.median(percents), 2) if percents else None,
         counts=tuple((kind, sum(b.change == kind for b in bundles))
                      for kind in ("changed", "added", "removed", "unchanged")),

@@ -97,8 +97,10 @@ def tokens(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def signed(value: float) -> str:
+def signed(value: float | None) -> str:
     """+12, -3, 0; a float that is whole prints as an integer."""
+    if value is None:
+        return "-"
     if value == int(value):
         value = int(value)
     return f"{value:+,}" if value else "0"
@@ -275,7 +277,8 @@ def diff_tables(diff: Diff, gates: Gates, failures: tuple[GateFailure, ...], sho
 
 
 def _rich_summary(Table, Text, diff: Diff):
-    table = Table("tokens", "old", "new", "delta", "%", title="Summary (every bundle's tokens)")
+    table = Table("tokens", title="Summary (every bundle's tokens)")
+    _right(table, "old", "new", "delta", "%")
     table.add_row("total", *_total_cells(diff.summary.total), style="bold")
     for tier, total in diff.summary.tiers:
         table.add_row(Text(tier), *_total_cells(total))
