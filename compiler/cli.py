@@ -188,10 +188,15 @@ def _show_diff(result, gates, failures, fmt: str, show_all: bool) -> None:
         click.echo(diffreport.diff_json(result, gates, failures))
     elif fmt == "markdown":
         click.echo(diffreport.diff_markdown(result, gates, failures, show_all), nl=False)
-    else:
-        console = _console()
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
         for part in diffreport.diff_tables(result, gates, failures, show_all):
-            console.print(part, highlight=False)
+            console.print(diffreport.rich_renderable(part), highlight=False)
+    else:  # logs and pipes: aligned text, nothing wrapped
+        click.echo("".join(map(diffreport.plain_text, diffreport.diff_tables(result, gates, failures, show_all))),
+                   nl=False)
 
 
 @main.command()

@@ -197,10 +197,11 @@ def typed_manifest(release) -> Manifest:
 
 
 def build_side(root: Path, source: str) -> Side:
-    """Compile the framework at ``root`` in memory, as ``tokeffc check`` does."""
+    """Compile the framework at ``root`` in memory, as ``tokeffc check`` does (leaving out a dist/ folder)."""
     from .pipeline import BuildOptions, compile_framework
 
-    result = compile_framework(root, BuildOptions(exclude_dirs=(Path("dist").resolve(),)))
+    dist = (Path("dist").resolve(), (root / "dist").resolve())
+    result = compile_framework(root, BuildOptions(exclude_dirs=dist))
     data = result.release.manifest_bytes
     return Side(source, True, release_id(data), read_manifest(data, source))
 

@@ -1,12 +1,14 @@
-"""``tokeffc diff`` laid out: stable JSON, Markdown for a pull-request comment, rich tables.
+"""``tokeffc diff`` laid out: stable JSON, Markdown for a pull-request comment, tables.
 
-They decide nothing: every figure comes from :mod:`tokeffc.diff`'s records. rich's tables are
-imported only when tables are printed.
+They decide nothing: every figure comes from :mod:`tokeffc.diff`'s records. Tables are plain data
+(:class:`Grid`), drawn by rich on a terminal and as aligned text elsewhere; rich is imported only to
+draw them.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from .diff import SCHEMA, BundleChange, Cause, Diff, GateFailure, Gates, ModuleChange, Side, Total
@@ -254,68 +256,95 @@ def _details(summary: str, body: str) -> str:
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
 
 
-# --- rich tables ----------------------------------------------------------------------------------
+# --- tables -----------------------------------------------------------------------------------------
 
 
-def diff_tables(diff: Diff, gates: Gates, failures: tuple[GateFailure, ...], show_all: bool = False) -> list:
-    """What a terminal shows: the summary, then bundles, causes and modules (changed rows unless --all)."""
-    from rich.table import Table
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A table as plain data (the shape of ``report.Grid``): rich draws it on a terminal, text elsewhere."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str = ""
+    right: tuple[bool, ...] = ()  # per column: right-aligned (numbers)
+
+
+def diff_tables(diff: Diff, gates: Gates, failures: tuple[GateFailure, ...],
+                show_all: bool = False) -> list[Grid | str]:
+    """What the table format prints, in order: lines and grids (changed rows unless ``--all``)."""
+    bundles, modules = shown(diff, show_all)
+    out: list[Grid | str] = [f"tokeffc diff: {headline(diff)}", *(f"note: {note}" for note in diff.notes)]
+    out += [_summary_grid(diff), counts_line(diff), movers_line(diff)]
+    if bundles:
+        out.append(_bundles_grid(bundles))
+    if any(b.causes for b in bundles):
+        out.append(_causes_grid(bundles))
+    if modules:
+        out.append(_modules_grid(modules))
+    return [*out, gates_line(gates, failures)]
+
+
+def _summary_grid(diff: Diff) -> Grid:
+    s = diff.summary
+    rows = [("total", *_total_cells(s.total)), *((tier, *_total_cells(total)) for tier, total in s.tiers),
+            ("median change per bundle", "", "", signed(s.median_delta), pct(s.median_percent))]
+    return Grid("Summary (every bundle's tokens)", ("tokens", "old", "new", "delta", "%"), tuple(rows),
+                right=(False, True, True, True, True))
+
+
+def _bundles_grid(bundles: tuple[BundleChange, ...]) -> Grid:
+    rows = tuple((b.command, b.tier, status(b), tokens(b.old), tokens(b.new), bundle_delta(b), pct(b.percent))
+                 for b in bundles)
+    return Grid("Bundles", ("command", "tier", "status", "old", "new", "delta", "%"), rows,
+                right=(False, False, False, True, True, True, True))
+
+
+def _causes_grid(bundles: tuple[BundleChange, ...]) -> Grid:
+    rows = []
+    for members, causes in cause_groups(bundles):
+        names = ", ".join(b.name for b in members)
+        rows += [(names if i == 0 else "", c.module, cause_words(c), tokens(c.old), tokens(c.new), signed(c.delta))
+                 for i, c in enumerate(causes)]
+    return Grid("Why they changed", ("bundles", "module", "change", "old", "new", "delta"), tuple(rows),
+                caption="each bundle's rows sum to its delta; (structure) is the compiler's own lines",
+                right=(False, False, False, True, True, True))
+
+
+def _modules_grid(modules: tuple[ModuleChange, ...]) -> Grid:
+    rows = tuple((m.id, m.role, m.change, tokens(m.old), tokens(m.new), signed(m.delta), _carried(m.bundles),
+                  _carried(m.chunks)) for m in modules)
+    return Grid("Modules (tokens as written; bundles carrying them)",
+                ("module", "role", "change", "old", "new", "delta", "bundles", "chunk in"), rows,
+                right=(False, False, False, True, True, True, True, True))
+
+
+def plain_text(part: Grid | str) -> str:
+    """A line, or a grid as aligned columns (nothing wrapped or cut): for logs and pipes."""
+    if isinstance(part, str):
+        return printable(part) + "\n"
+    table = [part.headers, *(tuple(printable(cell) for cell in row) for row in part.rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(part.headers))]
+    right = part.right or (False,) * len(widths)
+
+    def line(row) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)).rstrip()
+
+    lines = [part.title, line(part.headers), line(["-" * w for w in widths]), *map(line, table[1:])]
+    return "\n".join(lines + ([part.caption] if part.caption else [])) + "\n"
+
+
+def rich_renderable(part: Grid | str):
+    """A line, or a grid as a rich table; cells are text, never markup (ids may hold brackets)."""
     from rich.text import Text
 
-    bundles, modules = shown(diff, show_all)
-    out: list = [Text(f"tokeffc diff: {headline(diff)}", style="bold")]
-    out += [Text(f"note: {note}", style="yellow") for note in diff.notes]
-    out += [_rich_summary(Table, Text, diff), Text(counts_line(diff)), Text(movers_line(diff))]
-    if bundles:
-        out.append(_rich_bundles(Table, Text, bundles))
-    if any(b.causes for b in bundles):
-        out.append(_rich_causes(Table, Text, bundles))
-    if modules:
-        out.append(_rich_modules(Table, Text, modules))
-    out.append(Text(gates_line(gates, failures), style="bold red" if failures else ""))
-    return out
+    if isinstance(part, str):
+        return Text(part)
+    from rich.table import Table
 
-
-def _rich_summary(Table, Text, diff: Diff):
-    table = Table("tokens", title="Summary (every bundle's tokens)")
-    _right(table, "old", "new", "delta", "%")
-    table.add_row("total", *_total_cells(diff.summary.total), style="bold")
-    for tier, total in diff.summary.tiers:
-        table.add_row(Text(tier), *_total_cells(total))
-    table.add_row("median change per bundle", "", "", signed(diff.summary.median_delta),
-                  pct(diff.summary.median_percent))
-    return table
-
-
-def _right(table, *names: str) -> None:
-    for name in names:
-        table.add_column(name, justify="right", no_wrap=True)
-
-
-def _rich_bundles(Table, Text, bundles):
-    table = Table("command", "tier", "status", title="Bundles")
-    _right(table, "old", "new", "delta", "%")
-    for b in bundles:
-        table.add_row(Text(b.command), Text(b.tier), Text(status(b)), tokens(b.old), tokens(b.new),
-                      bundle_delta(b), pct(b.percent))
-    return table
-
-
-def _rich_causes(Table, Text, bundles):
-    table = Table("bundle", "module", "change", title="Why they changed (the deltas sum to each bundle's delta)")
-    _right(table, "old", "new", "delta")
-    for members, causes in cause_groups(bundles):
-        names = Text("\n".join(b.name for b in members))
-        for i, c in enumerate(causes):
-            table.add_row(names if i == 0 else "", Text(c.module), Text(cause_words(c)), tokens(c.old),
-                          tokens(c.new), signed(c.delta), end_section=i == len(causes) - 1)
-    return table
-
-
-def _rich_modules(Table, Text, modules):
-    table = Table("module", "role", "change", title="Modules (tokens as written; bundles carrying them)")
-    _right(table, "old", "new", "delta", "bundles", "chunk in")
-    for m in modules:
-        table.add_row(Text(m.id), Text(m.role), Text(m.change), tokens(m.old), tokens(m.new), signed(m.delta),
-                      _carried(m.bundles), _carried(m.chunks))
+    table = Table(title=part.title, caption=part.caption or None)
+    for header, right in zip(part.headers, part.right or (False,) * len(part.headers)):
+        table.add_column(header, justify="right" if right else "left", no_wrap=right)
+    for row in part.rows:
+        table.add_row(*(Text(cell) for cell in row))
     return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from tokeffc.cli import main
 from tokeffc.diff import STRUCTURE, Gates, attribute, check_gates, compare, load_side, open_side
-from tokeffc.diffreport import diff_markdown, md
+from tokeffc.diffreport import diff_markdown, diff_tables, md, rich_renderable
 from tokeffc.manifest import BundleEntry, ModuleShare
 from tokeffc.pack import pack_archive
 from tokeffc.pipeline import BuildOptions, build_release
@@ -234,14 +235,31 @@ def _md_rows(text: str, section: str) -> list[list[str]]:
 
 def test_table_names_the_edited_module_alone(releases):
     work, _, built = releases
-    result = run("diff", _tokb(work, "1.0.0"), _tokb(work, "1.1.0"))
+    result = run("diff", _tokb(work, "1.0.0"), _tokb(work, "1.1.0"))  # not a terminal: aligned plain text
     assert result.exit_code == 0, result.output
-    why = result.stdout.split("Why they changed", 1)[1].split("Modules (", 1)[0]
-    ids = set(json.loads((built["1.1.0"] / "manifest.json").read_bytes())["modules"])
-    assert {i for i in ids if re.search(rf"\s{re.escape(i)}\s", why)} == {EDITED}
-    for command, tier in _carrying(built["1.0.0"], EDITED):
-        assert f"{command} [{tier}]" in why
+    rows = _plain_rows(result.stdout, "Why they changed")
+    old, new = _exact(built["1.0.0"]), _exact(built["1.1.0"])
+    assert {r["module"] for r in rows} == {EDITED} and {r["change"] for r in rows} == {"grew"}
+    named = [name for r in rows for name in r["bundles"].split(", ")]
+    assert sorted(named) == sorted(f"{c} [{t}]" for c, t in _carrying(built["1.0.0"], EDITED))
+    deltas = {new[key] - old[key] for key in _carrying(built["1.0.0"], EDITED)}
+    assert {int(r["delta"]) for r in rows} == deltas
     assert "Gates: none set" in result.stdout
+
+
+def _plain_rows(text: str, title: str, end: str = "each bundle's rows") -> list[dict[str, str]]:
+    """The rows of a plain-text grid (up to the line starting with ``end``), cut where its rule has gaps."""
+    lines = text.splitlines()
+    at = lines.index(title)
+    spans = [m.span() for m in re.finditer(r"-+", lines[at + 2])]
+    headers = [lines[at + 1][a:b].strip() for a, b in spans]
+    rows = []
+    for line in lines[at + 3:]:
+        if line.startswith(end):
+            break
+        cells = [line[a:b if i < len(spans) - 1 else None].strip() for i, (a, b) in enumerate(spans)]
+        rows.append(dict(zip(headers, cells)))
+    return rows
 
 
 def test_markdown_escapes_framework_text():
@@ -409,11 +427,24 @@ def test_light_commands_do_not_import_the_compiler(releases, args):
     assert done.stdout.splitlines()[-1] == "LOADED ", done.stdout[-300:]
 
 
-def test_diff_tables_import_rich_tables_but_not_the_compiler(releases):
+def test_tables_off_a_terminal_are_plain_text_without_rich(releases):
     work, _, _ = releases
     done = subprocess.run([sys.executable, "-c", PROBE, "diff", str(_tokb(work, "1.0.0")), str(_tokb(work, "1.1.0"))],
                           capture_output=True, text=True, timeout=120)
-    assert done.stdout.splitlines()[-1] == "LOADED rich.table"
+    assert "Why they changed" in done.stdout and "┃" not in done.stdout
+    assert done.stdout.splitlines()[-1] == "LOADED "
+
+
+def test_tables_on_a_terminal_draw_ids_as_text_not_markup(releases):
+    from rich.console import Console
+
+    work, _, _ = releases
+    diff = compare(open_side(_tokb(work, "1.0.0")), open_side(_tokb(work, "1.1.0")))
+    console = Console(file=io.StringIO(), width=240, color_system=None)
+    for part in diff_tables(diff, Gates(), ()):
+        console.print(rich_renderable(part))
+    drawn = console.file.getvalue()
+    assert "task [minimal]" in drawn and f"│ {EDITED}" in drawn and "┃ bundles" in drawn
 
 
 # --- CI recipes ----------------------------------------------------------------------------------------
