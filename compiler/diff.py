@@ -192,7 +192,9 @@ def open_side(path: Path) -> Side:
 
 
 def typed_manifest(release) -> Manifest:
-    """The release's typed manifest (the runtime's ``manifest`` is still a dict; this is the adapter)."""
+    """The release's typed manifest (the runtime's ``manifest`` is a dict today; a Manifest passes through)."""
+    if isinstance(release.manifest, Manifest):
+        return release.manifest
     return read_manifest(dump_json(release.manifest), release.source)
 
 
