@@ -185,17 +185,20 @@ def load_side(path: Path) -> Side:
 
 
 def open_side(path: Path) -> Side:
+    return Side(str(path), False, *read_release(path))
+
+
+def read_release(path: Path) -> tuple[str, Manifest]:
+    """A release's id and typed manifest, every file's sha256 verified (tampered: :class:`ReleaseError`).
+
+    The one place that knows the runtime's API. Today ``Release.open`` verifies every file and its
+    ``manifest`` is a dict. With the runtime that verifies each file when first read and types its
+    manifest, this is ``with Release.open(path) as r: r.verify(); return r.release_id, r.manifest``.
+    """
     from .runtime import Release
 
     release = Release.open(path)
-    return Side(str(path), False, release.release_id, typed_manifest(release))
-
-
-def typed_manifest(release) -> Manifest:
-    """The release's typed manifest (the runtime's ``manifest`` is a dict today; a Manifest passes through)."""
-    if isinstance(release.manifest, Manifest):
-        return release.manifest
-    return read_manifest(dump_json(release.manifest), release.source)
+    return release.release_id, read_manifest(dump_json(release.manifest), release.source)
 
 
 def build_side(root: Path, source: str) -> Side:

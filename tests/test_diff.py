@@ -30,8 +30,9 @@ from conftest import EXAMPLE
 from helpers import reference_count
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diff"
-EDITED = "errors/handling"  # the module 1.1.0 changes
-EDIT = "\n- **Log once.** Log an error where it is handled, not at every layer it passes on the way up.\n"
+EDITED = "errors/handling"  # the module 1.1.0 changes: a paragraph of its own, shared with no other file
+ANCHOR = "Treat every failure path as a feature with a user.\n"
+EDIT = "\nLog an error once, where it is handled, not at every layer it passes on the way up.\n"
 
 
 def run(*args, cwd: Path | None = None):
@@ -46,13 +47,19 @@ def releases(tmp_path_factory):
     work = tmp_path_factory.mktemp("diff")
     root = shutil.copytree(EXAMPLE, work / "forge")
     built = {"1.0.0": _build(root, work, "1.0.0")}
-    with open(root / "modules" / "errors" / "handling.md", "a", encoding="utf-8") as module:
-        module.write(EDIT)
+    _edit(root)
     built["1.1.0"] = _build(root, work, "1.1.0")
     config = root / "tokeffc.yaml"
     config.write_text(config.read_text().replace("minimal:  {budget: 3000}", "minimal:  {budget: 1240}"))
     built["1.2.0"] = _build(root, work, "1.2.0", allow_over=True)
     return work, root, built
+
+
+def _edit(root: Path) -> None:
+    module = root / "modules" / "errors" / "handling.md"
+    text = module.read_text(encoding="utf-8")
+    assert text.count(ANCHOR) == 1
+    module.write_text(text.replace(ANCHOR, ANCHOR + EDIT), encoding="utf-8")
 
 
 def _build(root: Path, work: Path, version: str, allow_over: bool = False) -> Path:
@@ -160,10 +167,13 @@ def test_notes_say_when_the_sides_are_less_comparable(releases):
 
 
 def _front(path: Path, line: str) -> None:
-    """Add a front matter key after the opening '---'."""
+    """Add a front matter key: under ``tokeffc:`` when the file namespaces its keys, else at the top."""
     text = path.read_text(encoding="utf-8")
     assert text.startswith("---\n")
-    path.write_text("---\n" + line + "\n" + text[4:], encoding="utf-8")
+    if "\ntokeffc:\n" in text.split("\n---", 1)[0]:
+        path.write_text(text.replace("\ntokeffc:\n", f"\ntokeffc:\n  {line}\n", 1), encoding="utf-8")
+    else:
+        path.write_text("---\n" + line + "\n" + text[4:], encoding="utf-8")
 
 
 _shares = st.dictionaries(st.sampled_from(["a", "b", "c", "d", "core", "cmd"]), st.integers(0, 500), max_size=6)
@@ -357,8 +367,7 @@ def test_base_compares_a_git_ref_with_the_working_tree(tmp_path, monkeypatch):
     root = shutil.copytree(EXAMPLE, repo / "frameworks" / "forge")
     _git(repo, "init", "-q")
     _commit(repo, "1.0")
-    with open(root / "modules" / "errors" / "handling.md", "a", encoding="utf-8") as module:
-        module.write(EDIT)
+    _edit(root)
     _commit(repo, "1.1")
     (root / "commands" / "query.md").write_text((root / "commands" / "query.md").read_text() + "\nUncommitted.\n")
     scratch = tmp_path / "scratch"
