@@ -157,6 +157,54 @@ def inspect(archive, as_json):
 
 
 @main.command()
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--base", metavar="GITREF", help="Compare the framework folder OLD (default .) as it was at GITREF "
+              "with its working tree.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True, help="markdown: a pull-request comment; json: schema tokeffc.diff/1.")
+@click.option("--all", "show_all", is_flag=True, help="Show unchanged bundles and modules too (table, markdown).")
+@click.option("--fail-above", type=float, metavar="PCT", help="Exit 1 if a bundle or the total grew more than PCT%.")
+@click.option("--fail-above-tokens", type=click.IntRange(min=0), metavar="N",
+              help="Exit 1 if a bundle grew more than N tokens.")
+@click.option("--fail-on-over", is_flag=True, help="Exit 1 if a bundle of NEW is over its budget.")
+def diff(old, new, base, fmt, show_all, fail_above, fail_above_tokens, fail_on_over):
+    """Token deltas from OLD to NEW, per bundle and module, and why each bundle changed.
+
+    OLD and NEW are each a .tokb, a release folder, its manifest.json, or a framework folder (built
+    on the fly). Exit 1 when a gate fails, 3 when an input is unreadable or fails its hash check.
+    """
+    from .diff import Gates, check_gates, compare, sides
+
+    gates = Gates(fail_above, fail_above_tokens, fail_on_over)
+    result = compare(*sides(old, new, base))
+    failures = check_gates(result, gates)
+    _show_diff(result, gates, failures, fmt, show_all)
+    for failure in failures:
+        click.echo(f"error: gate failed: {failure.message}", err=True)
+    if failures:
+        sys.exit(ExitCode.GATE)
+
+
+def _show_diff(result, gates, failures, fmt: str, show_all: bool) -> None:
+    from . import diffreport
+
+    if fmt == "json":
+        click.echo(diffreport.diff_json(result, gates, failures))
+    elif fmt == "markdown":
+        click.echo(diffreport.diff_markdown(result, gates, failures, show_all), nl=False)
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        for part in diffreport.diff_tables(result, gates, failures, show_all):
+            console.print(diffreport.rich_renderable(part), highlight=False)
+    else:  # logs and pipes: aligned text, nothing wrapped
+        click.echo("".join(map(diffreport.plain_text, diffreport.diff_tables(result, gates, failures, show_all))),
+                   nl=False)
+
+
+@main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="Framework name (default: the folder's name).")
 def init(directory, name):
@@ -203,12 +251,12 @@ def _width() -> int:
 
 def _print_grid(grid) -> None:
     """rich on a terminal; aligned plain text in logs and pipes (nothing wrapped or cut)."""
-    from .report import plain_text, rich_table
+    from .report import plain_text, rich_renderable
 
     if _is_terminal():
         from rich.console import Console
 
-        Console().print(rich_table(grid))
+        Console().print(rich_renderable(grid))
     else:
         click.echo(plain_text(grid), nl=False)
 

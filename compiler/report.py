@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import printable
 from .manifest import Manifest, to_data
 
 JSON_SCHEMA = "tokeffc.build-report/2"
@@ -87,35 +88,41 @@ def over_budget_lines(manifest: Manifest) -> list[str]:
     return lines
 
 
-def plain_text(grid: Grid) -> str:
-    """A grid as aligned text columns (CI logs, pipes): no wrapping, nothing cut."""
-    widths = [max([len(h), *(len(r[i]) for r in grid.rows)]) for i, h in enumerate(grid.headers)]
-    right = grid.right or tuple(False for _ in grid.headers)
+def plain_text(part: Grid | str) -> str:
+    """A line, or a grid as aligned text columns (CI logs, pipes): nothing wrapped or cut."""
+    if isinstance(part, str):
+        return printable(part) + "\n"
+    table = [part.headers, *(tuple(printable(cell) for cell in row) for row in part.rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(part.headers))]
+    right = part.right or (False,) * len(widths)
 
     def line(cells: tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
 
-    out = [grid.title] if grid.title else []
-    out += [line(grid.headers), line(tuple("-" * w for w in widths)), *(line(r) for r in grid.rows)]
-    if grid.caption:
-        out.append(grid.caption)
-    return "\n".join(out) + "\n"
+    out = [part.title] if part.title else []
+    out += [line(part.headers), line(tuple("-" * w for w in widths)), *(line(r) for r in table[1:])]
+    return "\n".join(out + ([part.caption] if part.caption else [])) + "\n"
 
 
-def rich_table(grid: Grid) -> Any:
+def rich_renderable(part: Grid | str) -> Any:
+    """A line, or a grid as a rich table; cells are text, never markup (ids may hold brackets)."""
+    from rich.text import Text
+
+    if isinstance(part, str):
+        return Text(part)
     from rich.table import Table
 
-    table = Table(title=grid.title or None, caption=grid.caption or None)
-    right = grid.right or tuple(False for _ in grid.headers)
-    for header, is_right in zip(grid.headers, right):
+    table = Table(title=part.title or None, caption=part.caption or None)
+    right = part.right or (False,) * len(part.headers)
+    for header, is_right in zip(part.headers, right):
         table.add_column(header, justify="right" if is_right else "left", no_wrap=is_right)
-    for row in grid.rows:
-        table.add_row(*(_status(c) if h == "status" else c for h, c in zip(grid.headers, row)))
+    for row in part.rows:
+        table.add_row(*(Text(cell, style=_STATUS.get(cell, "") if h == "status" else "")
+                        for h, cell in zip(part.headers, row)))
     return table
 
 
-def _status(status: str) -> str:
-    return {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "over": "[bold red]over[/]"}.get(status, status)
+_STATUS = {"ok": "green", "warn": "yellow", "over": "bold red"}
 
 
 def stats_report(stats) -> dict:
