@@ -247,16 +247,19 @@ def _refuse_cycles(graph: nx.DiGraph) -> None:
 
 def _refuse_deep_nesting(graph: nx.DiGraph) -> None:
     """Inline references chained deeper than MAX_INLINE_DEPTH: an error at the reference that goes too deep."""
+    inline = nx.DiGraph()
+    for source, target, data in graph.edges(data=True):
+        edges = [e for e in data["edges"] if e.kind in INLINE_KINDS and not e.soft]
+        if edges:
+            inline.add_edge(source, target, span=edges[0].span)
     depth: dict[str, int] = {}
-    for node in reversed(list(nx.topological_sort(graph))):  # a DAG on these edges: cycles were refused
-        for target, data in graph.adj[node].items():
-            inline = [e for e in data["edges"] if e.kind in INLINE_KINDS and not e.soft]
-            if inline:
-                reached = depth.get(target, 0) + 1
-                if reached > MAX_INLINE_DEPTH:
-                    raise TokeffcError(f"files embed files {reached} levels deep here (the limit is "
-                                       f"{MAX_INLINE_DEPTH})", inline[0].span, "flatten the chain of includes")
-                depth[node] = max(depth.get(node, 0), reached)
+    for node in reversed(list(nx.topological_sort(inline))):  # acyclic: cycles were refused
+        for target, data in inline.adj[node].items():
+            reached = depth.get(target, 0) + 1
+            if reached > MAX_INLINE_DEPTH:
+                raise TokeffcError(f"files embed files {reached} levels deep here (the limit is {MAX_INLINE_DEPTH})",
+                                   data["span"], "flatten the chain of includes")
+            depth[node] = max(depth.get(node, 0), reached)
 
 
 def _first_hard(graph: nx.DiGraph, source: str, target: str) -> Edge:
