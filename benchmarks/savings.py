@@ -1,52 +1,80 @@
-"""Print what tokeffc saves on a framework: per tier, averaged over commands, against the baseline.
+"""What tokeffc saves, per framework and tier, against the baseline each names (host or all).
 
-The baseline of a bundle is what loads with no compiler: core + every module + the command, each
-file as written. Each pass's share is the tokens it removed divided by that baseline.
+For every tier: the baseline (median over entries), tokens emitted (median, min, max), the median
+saving, each step's share of the baseline (summed over bundles), chunks per bundle, and how many
+documents were inlined versus offered. Frameworks in ../shared/corpora are built with their presets.
 
-    python benchmarks/savings.py [ROOT ...]     # default: examples/forge and the generated framework
+    python benchmarks/savings.py                 # the example and every corpus found
+    python benchmarks/savings.py ROOT [--preset NAME] [--config FILE]
+    python benchmarks/savings.py --markdown FILE # also write the table as Markdown
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import tempfile
+import argparse
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from tokeffc.pipeline import compile_framework
+from tokeffc.pipeline import BuildOptions, compile_framework
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+CORPORA = REPO.parent / "shared" / "corpora"
+FRAMEWORKS = [
+    ("examples/forge", REPO / "examples" / "forge", BuildOptions()),
+    ("superclaude (--preset claude-code)", CORPORA / "superclaude", BuildOptions(preset="claude-code")),
+    ("superclaude (preset + rules)", CORPORA / "superclaude",
+     BuildOptions(config_path=REPO / "tests" / "fixtures" / "corpora" / "superclaude.tokeffc.yaml")),
+    ("bmad (--preset bmad)", CORPORA / "bmad", BuildOptions(preset="bmad")),
+    ("superpowers (--preset claude-plugin)", CORPORA / "superpowers", BuildOptions(preset="claude-plugin")),
+]
+HEADERS = ("framework", "baseline", "tier", "bundles", "baseline (median)", "tokens median", "min", "max",
+           "saving (median)", "steps (share of baseline)", "chunks/bundle", "inlined", "offered")
 
-PASSES = ("pruned", "compressed", "normalised", "deduped", "structure")
 
-
-def report(root: Path, label: str) -> None:
-    manifest = json.loads(compile_framework(root).release.manifest_bytes)
+def rows(label: str, root: Path, options: BuildOptions) -> list[tuple[str, ...]]:
+    manifest = compile_framework(root, options).manifest
     by_tier = defaultdict(list)
-    for bundle in manifest["bundles"]:
-        by_tier[bundle["tier"]].append(bundle)
-    print(f"{label}: {len(manifest['commands'])} commands, {len(manifest['modules'])} modules and core files")
-    print(f"  {'tier':9} {'baseline':>9} {'emitted':>8} {'saving':>7}  " + "  ".join(f"{p:>10}" for p in PASSES)
-          )
-    for tier, bundles in by_tier.items():
-        baseline = sum(b["baseline_tokens"] for b in bundles) / len(bundles)
-        emitted = sum(b["tokens"] for b in bundles) / len(bundles)
-        shares = [sum(b["saved"][p] for b in bundles) / len(bundles) / baseline for p in PASSES]
-        print(f"  {tier:9} {baseline:>9,.0f} {emitted:>8,.0f} {1 - emitted / baseline:>7.1%}  "
-              + "  ".join(f"{s:>10.2%}" for s in shares))
+    for bundle in manifest.bundles:
+        by_tier[bundle.tier].append(bundle)
+    out = []
+    for tier in manifest.tier_names:
+        bundles = by_tier[tier]
+        if not bundles:
+            continue
+        baseline = sum(b.baseline_tokens for b in bundles)
+        steps = {step: sum(b.saved[step] for b in bundles) / baseline for step in bundles[0].saved}
+        inlined = {m.id for b in bundles for m in b.modules if m.placement in ("section", "inline")}
+        offered = {c.id for b in bundles for c in b.chunks}
+        tokens = [b.tokens for b in bundles]
+        out.append((label, manifest.baseline.kind, tier, str(len(bundles)),
+                    f"{statistics.median(b.baseline_tokens for b in bundles):,.0f}",
+                    f"{statistics.median(tokens):,.0f}", f"{min(tokens):,}", f"{max(tokens):,}",
+                    f"{statistics.median(1 - b.tokens / b.baseline_tokens for b in bundles):.1%}",
+                    ", ".join(f"{k} {v:.1%}" for k, v in steps.items() if v),
+                    f"{statistics.median(len(b.chunks) for b in bundles):.0f}", str(len(inlined)),
+                    str(len(offered))))
+    return out
+
+
+def markdown(table: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in table]) + "\n"
 
 
 def main() -> None:
-    roots = [Path(a) for a in sys.argv[1:]]
-    if roots:
-        for root in roots:
-            report(root, str(root))
-        return
-    report(Path(__file__).resolve().parent.parent / "examples" / "forge", "examples/forge")
-    with tempfile.TemporaryDirectory() as tmp:
-        report(generate(Path(tmp) / "framework"), "generated seed-scale framework (benchmarks/generate.py)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", nargs="?", type=Path)
+    parser.add_argument("--preset")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    chosen = [(str(args.root), args.root, BuildOptions(config_path=args.config, preset=args.preset))] if args.root \
+        else [f for f in FRAMEWORKS if f[1].is_dir()]
+    table = [row for label, root, options in chosen for row in rows(label, root, options)]
+    print(markdown(table))
+    if args.markdown:
+        args.markdown.write_text(markdown(table), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from .passes import PASS_NAMES
 from .plugins import find_plugins
 from .rendering import Renderings, render_all
 from .selection import Selection, select_bundles
-from .sources import DocPath, SourceFile, Tree, discover_sources, read_source, walk_tree
+from .sources import DocPath, SourceFile, Tree, discover_sources, named_id, read_source, walk_tree
 from .tokens import TokenCounter, resolve_encoding
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -110,7 +110,7 @@ def load_framework(config: Config, exclude_dirs: tuple[Path, ...] = (),
 
 def _implicit_reader(config: Config) -> Callable[[DocPath, Span], Document]:
     def read_implicit(path: DocPath, span: Span) -> Document:
-        default_id = str(PurePosixPath(path).with_suffix(""))
+        default_id = named_id(PurePosixPath(path))
         return parse_document(read_source(config, path, "module", default_id, span), config)
 
     return read_implicit

@@ -129,7 +129,17 @@ def id_from_pattern(rel: str, pattern: str) -> str:
         if all(r.fullmatch(parts[start + i]) for i, r in enumerate(regexes)):
             parts = parts[start + len(anchor):]
             break
-    return str(PurePosixPath(*parts).with_suffix(""))
+    return named_id(PurePosixPath(*parts))
+
+
+FOLDER_NAMED = ("SKILL.md",)  # a skill is named by its folder, as Claude Code names it
+
+
+def named_id(path: PurePosixPath) -> str:
+    """A path's id: without the extension, and a ``SKILL.md`` by its folder (``skills/tdd``)."""
+    if path.name in FOLDER_NAMED and len(path.parts) > 1:
+        return str(path.parent)
+    return str(path.with_suffix(""))
 
 
 def classify(config: Config, tree: Tree, injected: tuple[DocPath, ...] = ()) -> list[tuple[DocPath, str, str]]:
@@ -142,7 +152,7 @@ def classify(config: Config, tree: Tree, injected: tuple[DocPath, ...] = ()) -> 
     core_lists = [_expand(config, tree, entry, must_match=not config.preset) for entry in config.core]
     for rel in [*(rel for matches in core_lists for rel in matches), *injected]:
         if rel not in found:
-            found[rel] = ("core", str(PurePosixPath(rel).with_suffix("")))
+            found[rel] = ("core", named_id(PurePosixPath(rel)))
             core.append(rel)
     for role, patterns in (("command", config.commands), ("module", config.modules)):
         for pattern in patterns:

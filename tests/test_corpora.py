@@ -124,9 +124,9 @@ def test_superpowers_as_a_plugin(tmp_path):
         assert chunks[doc.id].when == doc.meta_value("description")  # offered by its description
     tracing = "skills/systematic-debugging/root-cause-tracing"
     assert chunks[tracing].soft  # a sibling named in the skill's prose: reachable from it
-    debugging = next(c for p, c in result.bundles[0].chunks if c.id == "skills/systematic-debugging/SKILL")
+    debugging = next(c for p, c in result.bundles[0].chunks if c.id == "skills/systematic-debugging")
     assert "`root-cause-tracing` (reference" in debugging.content.data.decode()
     listing = "".join(f"- {d.meta_value('name')}: {d.meta_value('description')}\n" for d in skills.values())
-    assert manifest.baseline.always == ("skills/using-superpowers/SKILL",)
+    assert manifest.baseline.always == ("skills/using-superpowers",)
     written = len(REFERENCE_ENCODING.encode_ordinary((SUPERPOWERS / injected).read_text(encoding="utf-8")))
     assert session.baseline_tokens == written + len(REFERENCE_ENCODING.encode_ordinary(listing))
