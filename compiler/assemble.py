@@ -130,10 +130,26 @@ class Assembler:
         self.templates = _template_environment()
         self._chunks: dict[tuple[DocPath, str, str], Chunk] = {}
         self._texts: dict[tuple, Chunk] = {}
+        self._bundles: dict[tuple, Bundle] = {}
         self._entry_dependent: dict[DocPath, bool] = {}
         self._lines: dict[tuple, str] = {}
 
     def bundle(self, selection: Selection) -> Bundle:
+        """The bundle's text; a selection another tier already assembled from the same renderings reuses it."""
+        key = self._bundle_key(selection)
+        if key not in self._bundles:
+            self._bundles[key] = self._assemble(selection)
+        done = self._bundles[key]
+        return Bundle(selection, done.content, tuple((p, c) for (_, c), p in zip(done.chunks, selection.chunks)))
+
+    def _bundle_key(self, selection: Selection) -> tuple:
+        paths = sorted(selection.immediate | self._embedded_closure(tuple(p.path for p in selection.chunks)))
+        rendered = tuple(id(self.renderings.get(self.framework, p, selection.tier, selection.entry.id)) for p in paths)
+        tier = selection.tier if selection.dropped else ""  # a left-out line names the tier
+        return (selection.entry, selection.main, selection.sections, selection.chunks, selection.dropped, tier,
+                rendered)
+
+    def _assemble(self, selection: Selection) -> Bundle:
         chunks = tuple((p, self.chunk(p.path, selection)) for p in selection.chunks)
         writer = _Writer(self, selection)
         for path in selection.main:
@@ -162,6 +178,17 @@ class Assembler:
             writer.index([(p, self._module_text(p.path, selection)) for p in children])
             self._chunks[key] = Chunk(path, self.framework.documents[path].id, selection.tier, writer.finish())
         return self._chunks[key]
+
+    def _embedded_closure(self, paths: tuple[DocPath, ...]) -> set[DocPath]:
+        """``paths`` and every document any of them could embed (all inline references, every tier)."""
+        seen, stack = set(), list(paths)
+        while stack:
+            path = stack.pop()
+            if path not in seen:
+                seen.add(path)
+                stack += [t for t, edges in self.framework.edges_from(path) if any(e.kind in INLINE_KINDS
+                                                                                  for e in edges)]
+        return seen
 
     def _names_entry(self, path: DocPath) -> bool:
         """Whether the text of ``path`` or of anything it embeds reads ``tokeffc.command``."""

@@ -24,7 +24,7 @@ from .tokens import TokenCounter
 ATTACHING_KINDS = ("include", "import", "attach")
 RULES = {
     "host": "what the host loads today: the always-loaded set (core files and their @ imports, rules, the "
-            "listing of skills and agents) plus the entry's body and the files its @ mentions attach",
+            "listing of what it lists, such as skills) plus the entry's body and the files its @ mentions attach",
     "all": "core + every module + the entry, each file as written",
 }
 

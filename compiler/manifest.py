@@ -201,7 +201,31 @@ class Manifest:
 
 
 def dump_json(data: Any) -> bytes:
-    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    """JSON with sorted keys, one line per item of a top-level list or mapping (so a diff of two
+    manifests reads per bundle and per file), each item compact; UTF-8, a final newline.
+
+    The items go through the json module's C encoder, which an ``indent`` would switch off.
+    """
+    if not isinstance(data, dict):
+        return (_compact(data) + "\n").encode("utf-8")
+    parts = [f"  {_compact(key)}: {_nested(value)}" for key, value in sorted(data.items())]
+    return ("{\n" + ",\n".join(parts) + "\n}\n").encode("utf-8")
+
+
+def _nested(value: Any) -> str:
+    if isinstance(value, list) and value:
+        return "[\n" + ",\n".join(f"    {_compact(item)}" for item in value) + "\n  ]"
+    if isinstance(value, dict) and value:
+        lines = (f"    {_compact(key)}: {_compact(item)}" for key, item in sorted(value.items()))
+        return "{\n" + ",\n".join(lines) + "\n  }"
+    return _compact(value)
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
+
+
+def _compact(value: Any) -> str:
+    return _ENCODER.encode(value)
 
 
 def release_id(manifest_bytes: bytes) -> str:
@@ -215,13 +239,19 @@ def cache_key(sha256: str) -> str:
 
 def to_data(record: Any) -> Any:
     """A record as plain JSON data (dataclasses to dicts, tuples to lists)."""
-    if dataclasses.is_dataclass(record):
-        return {f.name: to_data(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    names = _FIELDS.get(type(record))
+    if names is None and dataclasses.is_dataclass(record):
+        names = _FIELDS[type(record)] = tuple(f.name for f in dataclasses.fields(record))
+    if names is not None:
+        return {name: to_data(getattr(record, name)) for name in names}
     if isinstance(record, (tuple, list)):
         return [to_data(item) for item in record]
     if isinstance(record, Mapping):
         return {str(key): to_data(value) for key, value in record.items()}
     return record
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def read_manifest(data: bytes, where: str = MANIFEST_NAME) -> Manifest:

@@ -99,8 +99,9 @@ class _Renderer:
     def render(self, doc: Document, tier: str, entry: DocId) -> RenderedDoc:
         config = self.framework.config
         body = render_body(doc.template, template_context(self.framework, tier, entry))
-        settings = PassSettings(config.tier(tier).compress, config.reasoning_headings)
-        key = (doc.path, body, settings.compress)
+        compress = config.tier(tier).compress and compressible(body, config.reasoning_headings)
+        settings = PassSettings(compress, config.reasoning_headings)
+        key = (doc.path, body, settings.compress)  # so tiers that render a document alike share one result
         if key not in self._done:
             self._done[key] = self._render(doc, body, settings)
         return self._done[key]
@@ -134,6 +135,12 @@ class _Renderer:
         if "@" in body and doc.format in ("markdown", "text"):
             body = _mark_mentions(body, mark)
         return body, refs
+
+
+def compressible(body: str, headings: tuple[str, ...]) -> bool:
+    """Whether compressing could change this text (a checkpoint, or a reasoning heading's words)."""
+    lowered = body.lower() if headings else ""
+    return "<checkpoint" in body or any(h.lstrip("#").strip().lower() in lowered for h in headings)
 
 
 def _mark_mentions(body: str, mark) -> str:
