@@ -90,7 +90,7 @@ class Config:
 
     @property
     def tier_names(self) -> tuple[str, ...]:
-        return tuple(t.name for t in self.tiers)
+        return self._ranks[0]
 
     def span(self, key: str | None = None) -> Span:
         """Where the config file (or one of its top-level keys) is, relative to the root like every span."""
@@ -101,7 +101,16 @@ class Config:
         return self.tiers[self.tier_names.index(name)]
 
     def tier_rank(self, name: str) -> int:
-        return self.tier_names.index(name)
+        return self._ranks[1][name]
+
+    @property
+    def _ranks(self) -> tuple[tuple[str, ...], dict[str, int]]:
+        """Tier names in order and each one's rank, computed once (selection asks thousands of times)."""
+        cached = _RANKS.get(self.tiers)
+        if cached is None:
+            names = tuple(t.name for t in self.tiers)
+            cached = _RANKS[self.tiers] = (names, {n: i for i, n in enumerate(names)})
+        return cached
 
     def rule_for(self, path: str) -> Rule | None:
         return first_rule(self.rules, path)
@@ -116,6 +125,9 @@ class Config:
                     if tier_name == tier:
                         return budget
         return self.tier(tier).budget
+
+
+_RANKS: dict[tuple[Tier, ...], tuple[tuple[str, ...], dict[str, int]]] = {}
 
 
 def load_config(root: Path, config_path: Path | None = None, *, release_version: str | None = None,

@@ -239,6 +239,8 @@ def cache_key(sha256: str) -> str:
 
 def to_data(record: Any) -> Any:
     """A record as plain JSON data (dataclasses to dicts, tuples to lists)."""
+    if type(record) in _PLAIN:
+        return record
     names = _FIELDS.get(type(record))
     if names is None and dataclasses.is_dataclass(record):
         names = _FIELDS[type(record)] = tuple(f.name for f in dataclasses.fields(record))
@@ -246,11 +248,12 @@ def to_data(record: Any) -> Any:
         return {name: to_data(getattr(record, name)) for name in names}
     if isinstance(record, (tuple, list)):
         return [to_data(item) for item in record]
-    if isinstance(record, Mapping):
+    if isinstance(record, dict):
         return {str(key): to_data(value) for key, value in record.items()}
     return record
 
 
+_PLAIN = (str, int, float, bool, type(None))
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 _BLANK_RUN = re.compile(r"\n(?:[ \t\r]*\n)+")
@@ -95,8 +96,11 @@ def fenced_line_mask(lines: list[str]) -> list[bool]:
     return mask
 
 
-def split_blocks(text: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def split_blocks(text: str) -> tuple[str, ...]:
     """Cut text into blocks, each with the blank lines after it: ``"".join(result) == text``.
+
+    Memoised: a build cuts the same text for counting, rendering and each tier.
 
     A block is a run of non-blank lines; a fenced code block is one block, blank lines and all.
     """
@@ -114,4 +118,4 @@ def split_blocks(text: str) -> list[str]:
         last = cut
     if last < len(text):
         blocks.append(text[last:])
-    return blocks
+    return tuple(blocks)

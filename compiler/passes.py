@@ -206,5 +206,7 @@ def dedupe_key(unit: tuple[str, ...]) -> str | None:
 
 def heading_level(block: str) -> int:
     """The level of a block that is a heading line (``## X`` -> 2), else 0."""
+    if not block.startswith("#"):
+        return 0
     match = _HEADING.match(block.split("\n", 1)[0])
     return len(match.group(1)) if match else 0

@@ -112,7 +112,7 @@ class _Renderer:
         head = (Piece(blocks=(doc.kept_head,), protected=True),) if doc.kept_head else ()
         pieces = head + tuple(_pieces(stages[-1][1], refs))
         head_units = [doc.kept_head] if doc.kept_head else []
-        counts = [(name, self.counter.count_units(head_units + _own_blocks(text))) for name, text in stages[:-1]]
+        counts = [(name, self.counter.count_units([*head_units, *_own_blocks(text)])) for name, text in stages[:-1]]
         final = self.counter.count_units([b for piece in pieces for b in piece.blocks])
         counts.append((stages[-1][0], final))
         return RenderedDoc(doc.path, tuple(pieces), tuple(counts))
@@ -175,7 +175,7 @@ def _pieces(text: str, refs: list[Ref]):
         yield Piece(blocks=tuple(split_blocks(text[last:])))
 
 
-def _own_blocks(text: str) -> list[str]:
+def _own_blocks(text: str) -> tuple[str, ...]:
     if "\x00" in text:
         text = _REF_LINE.sub("", text)
     return split_blocks(text)

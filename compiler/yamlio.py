@@ -14,6 +14,8 @@ refused after composing at most ``max_values`` nodes.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import math
 import re
 from collections.abc import Mapping
@@ -107,6 +109,7 @@ def read_yaml(text: str, where: str, first_line: int = 1, *, label: str = "YAML"
     return YamlDoc(data, MappingProxyType(converter.lines), first_line)
 
 
+@lru_cache(maxsize=1024)  # fenced blocks are read for dependencies and for commands: once is enough
 def try_read_yaml(text: str, where: str, first_line: int = 1, *, limits: YamlLimits = LIMITS) -> YamlDoc | None:
     """:func:`read_yaml`, or ``None`` for a text that is not YAML tokeffc reads (a code sample, say)."""
     try:
