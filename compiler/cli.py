@@ -63,17 +63,19 @@ def _compile_options(command):
         click.option("--no-pass", "disabled_passes", multiple=True, type=click.Choice(PASS_CHOICES),
                      help="Turn an optimisation pass off (repeatable)."),
         click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report instead of tables."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the build cache."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _options(config_path, preset, release_version, commands, tiers, disabled_passes, exclude=()):
-    from .pipeline import BuildOptions
+def _options(config_path, preset, release_version, commands, tiers, disabled_passes, exclude=(), no_cache=True):
+    from .build import BuildOptions
+    from .cache import cache_folder
 
     return BuildOptions(config_path, release_version, commands, tiers, disabled_passes,
-                        tuple(p.resolve() for p in exclude), preset)
+                        tuple(p.resolve() for p in exclude), preset, cache=None if no_cache else cache_folder())
 
 
 @main.command()
@@ -81,17 +83,17 @@ def _options(config_path, preset, release_version, commands, tiers, disabled_pas
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder for the release and its .tokb archive (default: ROOT/dist).")
 @click.option("--allow-over", is_flag=True, help="Write the release even when a bundle is over budget (exit 0).")
-def build(root, config_path, preset, release_version, commands, tiers, disabled_passes, as_json, out_dir,
+def build(root, config_path, preset, release_version, commands, tiers, disabled_passes, as_json, no_cache, out_dir,
           allow_over):
     """Compile ROOT into dist/<name>/<version>/ and dist/<name>-<version>.tokb."""
-    from .pipeline import build_release
+    from .build import build_cached
 
     out_dir = out_dir if out_dir is not None else root / "dist"
-    options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (out_dir,))
+    options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (out_dir,), no_cache)
     with _ProgressBar(as_json) as progress:
-        result, folder, archive = build_release(root, out_dir, options, allow_over=allow_over, progress=progress)
-    _show(result, folder, archive, as_json)
-    if result.over_budget and not allow_over:
+        built = build_cached(root, out_dir, options, allow_over=allow_over, progress=progress)
+    _show(built.report, as_json)
+    if built.over and not allow_over:
         click.echo("error: bundles over budget; nothing written (cut the modules above, raise the budget, "
                    "or pass --allow-over)", err=True)
         sys.exit(ExitCode.GATE)
@@ -99,16 +101,31 @@ def build(root, config_path, preset, release_version, commands, tiers, disabled_
 
 @main.command()
 @_compile_options
-def check(root, config_path, preset, release_version, commands, tiers, disabled_passes, as_json):
+def check(root, config_path, preset, release_version, commands, tiers, disabled_passes, as_json, no_cache):
     """Validate ROOT and check budgets without writing anything (for pre-commit and CI)."""
-    from .pipeline import compile_framework
+    from .build import build_cached
 
-    options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (root / "dist",))
+    options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (root / "dist",),
+                       no_cache)
     with _ProgressBar(as_json) as progress:
-        result = compile_framework(root, options, progress)
-    _show(result, None, None, as_json)
-    if result.over_budget:
+        built = build_cached(root, None, options, progress=progress)
+    _show(built.report, as_json)
+    if built.over:
         sys.exit(ExitCode.GATE)
+
+
+@main.group()
+def cache() -> None:
+    """The build cache (TOKEFFC_CACHE_DIR, else ~/.cache/tokeffc)."""
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Remove every entry of the build cache."""
+    from .cache import BuildCache, cache_folder
+
+    freed = BuildCache(cache_folder()).clear()
+    click.echo(f"cleared {cache_folder()} ({freed:,} bytes)")
 
 
 @main.command()
@@ -125,7 +142,8 @@ def stats(root, config_path, preset, disabled_passes, as_json):
     from .report import stats_grids, stats_report
     from .stats import collect_stats
 
-    result = compile_framework(root, _options(config_path, preset, None, (), (), disabled_passes, (root / "dist",)))
+    result = compile_framework(root, _options(config_path, preset, None, (), (), disabled_passes, (root / "dist",),
+                                              no_cache=False))
     report = collect_stats(result)
     if as_json:
         click.echo(json.dumps(stats_report(report), indent=2, sort_keys=True))
@@ -215,30 +233,29 @@ def init(directory, name):
     click.echo(f"created {len(created)} files in {directory}; next: tokeffc build {directory}")
 
 
-def _show(result, folder, archive, as_json: bool) -> None:
-    from .report import build_report, bundle_grid, over_budget_lines
+def _show(report: dict, as_json: bool) -> None:
+    """A build report: JSON, or the table, what to cut, warnings, notes and where it was written."""
+    from .report import bundle_grid, over_budget_lines
 
-    manifest = result.manifest
-    warnings = tuple(n.one_line(str(result.framework.config.root)) for n in result.notices)
     if as_json:
-        click.echo(json.dumps(build_report(manifest, result.release.release_id, result.passes,
-                                           bool(result.over_budget), folder, archive, warnings),
-                              indent=2, sort_keys=True))
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
         return
-    _print_grid(bundle_grid(manifest, _width()))
-    for line in over_budget_lines(manifest):
+    _print_grid(bundle_grid(report, _width()))
+    for line in over_budget_lines(report):
         click.echo(line)
+    warnings = report["warnings"]
     for line in warnings[:20]:
         click.echo(f"warning: {line}", err=True)
     if len(warnings) > 20:
         click.echo(f"warning: and {len(warnings) - 20} more (all in the manifest's 'warnings')", err=True)
-    unreached = manifest.unreached
+    unreached = report["unreached"]
     if unreached:
         listed = ", ".join(unreached[:5]) + (f" and {len(unreached) - 5} more" if len(unreached) > 5 else "")
         click.echo(f"note: {len(unreached)} file(s) no reference reaches: {listed} (the manifest's 'unreached'; "
                    "see 'tokeffc stats')")
-    if folder:
-        click.echo(f"release {result.release.release_id[:16]} written to {folder} and {archive}")
+    if report["written"]:
+        written = report["written"]
+        click.echo(f"release {report['release_id'][:16]} written to {written['folder']} and {written['archive']}")
 
 
 def _is_terminal() -> bool:

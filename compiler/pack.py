@@ -56,6 +56,11 @@ def unpack_archive(path: Path) -> dict[str, bytes]:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ArchiveError(f"cannot read archive: {exc.strerror}", Span(str(path)), "check the path") from None
+    return unpack_bytes(raw, path)
+
+
+def unpack_bytes(raw: bytes, path: Path | str = "<archive>") -> dict[str, bytes]:
+    """``unpack_archive`` for bytes already in memory."""
     try:
         data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=MAX_ARCHIVE_BYTES)
     except zstandard.ZstdError as exc:

@@ -10,6 +10,8 @@ from typing import Callable
 
 from .assemble import Assembler, Bundle
 from .baseline import measure_baselines
+from .build import BuildOptions
+from .cache import BuildCache
 from .budgets import BudgetCheck, check_budgets
 from .config import Config, load_config
 from .emit import BuildFacts, ReleaseFiles, emit_release
@@ -24,21 +26,9 @@ from .plugins import find_plugins
 from .rendering import Renderings, render_all
 from .selection import Selection, select_bundles
 from .sources import DocPath, SourceFile, Tree, discover_sources, named_id, read_source, walk_tree
-from .tokens import TokenCounter, resolve_encoding
+from .tokens import TokenCounter, encoding_identity, resolve_encoding
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-@dataclass(frozen=True, slots=True)
-class BuildOptions:
-    config_path: Path | None = None
-    release_version: str | None = None
-    commands: tuple[str, ...] = ()  # only these entries (ids); all when empty
-    tiers: tuple[str, ...] = ()  # only these tiers; all when empty
-    disabled_passes: tuple[str, ...] = ()
-    exclude_dirs: tuple[Path, ...] = ()  # e.g. the output folder, when it sits inside the root
-    preset: str | None = None
-    overrides: tuple[tuple[str, object], ...] = ()  # config keys set by the caller (a plugin's name...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +72,11 @@ def compile_framework(root: Path, options: BuildOptions = BuildOptions(),
 
 def _compile(config: Config, options: BuildOptions, progress: Progress | None) -> BuildResult:
     passes = _passes(config, options)
-    counter = TokenCounter(resolve_encoding(config.encoding, config.encoding_sha256, config.root,
-                                            config.span("encoding")))
+    span = config.span("encoding")
+    identity = encoding_identity(config.encoding, config.encoding_sha256, span)
+    cache = BuildCache(options.cache) if options.cache else None
+    counter = TokenCounter(lambda: resolve_encoding(config.encoding, config.encoding_sha256, config.root, span),
+                           cache.counts(identity) if cache else {})
     framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
     entries, entry_notices = find_entries(framework)
     renderings = render_all(framework, entries, counter, passes)
@@ -93,6 +86,8 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
     notices = (*tree_notices, *framework.warnings, *entry_notices)
     facts = BuildFacts(passes, measure_baselines(framework, entries, renderings, counter), renderings, notices)
     release = emit_release(framework, bundles, checks, facts)
+    if cache and counter.fresh:
+        cache.put_counts(identity, {**counter.known, **counter.fresh})
     return BuildResult(framework, entries, bundles, checks, release, passes, renderings, notices, counter)
 
 

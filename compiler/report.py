@@ -25,17 +25,20 @@ class Grid:
     right: tuple[bool, ...] = ()  # per column: right-aligned (numbers)
 
 
-def build_report(manifest: Manifest, release_id: str, passes: tuple[str, ...], over: bool,
-                 folder: Path | None, archive: Path | None, warnings: tuple[str, ...] = ()) -> dict:
-    """The ``--json`` output of build and check (documented in the README)."""
+def build_report(manifest: Manifest, release_id: str, over: bool, warnings: tuple[str, ...] = ()) -> dict:
+    """The ``--json`` output of build and check (documented in the README), without ``written``.
+
+    Plain data: the table is drawn from it too, so a cached build can print without the manifest.
+    """
     return {
         "schema": JSON_SCHEMA,
         "framework": manifest.framework,
         "version": manifest.version,
         "preset": manifest.preset,
         "release_id": release_id,
-        "written": {"folder": str(folder), "archive": str(archive)} if folder else None,
-        "passes": list(passes),
+        "written": None,
+        "passes": [p.name for p in manifest.passes],
+        "lossy_passes": [p.name for p in manifest.passes if not p.lossless],
         "baseline": to_data(manifest.baseline),
         "status": "over" if over else "ok",
         "bundles": to_data(manifest.bundles),
@@ -46,24 +49,26 @@ def build_report(manifest: Manifest, release_id: str, passes: tuple[str, ...], o
     }
 
 
-def bundle_grid(manifest: Manifest, width: int) -> Grid:
-    steps = list(manifest.bundles[0].saved) if manifest.bundles else []
+def bundle_grid(report: dict, width: int) -> Grid:
+    """The build table from a build report; on a narrow terminal the per-step columns go, never cut."""
+    bundles = report["bundles"]
+    steps = ["pruned", *report["passes"], "structure"]
     wide = width >= NARROW
     headers = ("command", "tier", "tokens", "budget", "status", "baseline", "saving", *(steps if wide else ()),
                "chunks")
     rows = []
-    for entry in manifest.bundles:
-        baseline, tokens = entry.baseline_tokens, entry.tokens
+    for entry in bundles:
+        baseline, tokens = entry["baseline_tokens"], entry["tokens"]
         saving = f"{100 * (baseline - tokens) / baseline:.1f}%" if baseline else "-"
-        rows.append((entry.command, entry.tier, f"{tokens:,}", f"{entry.budget:,}", entry.status, f"{baseline:,}",
-                     saving, *((f"{entry.saved[s]:,}" for s in steps) if wide else ()), str(len(entry.chunks))))
-    lossy = [p.name for p in manifest.passes if not p.lossless]
-    caption = (f"baseline ({manifest.baseline.kind}): {manifest.baseline.rule}. passes: "
-               f"{', '.join(p.name for p in manifest.passes) or 'none'}"
-               + (f" (lossy: {', '.join(lossy)})" if lossy else "")
+        rows.append((entry["command"], entry["tier"], f"{tokens:,}", f"{entry['budget']:,}", entry["status"],
+                     f"{baseline:,}", saving, *((f"{entry['saved'][s]:,}" for s in steps) if wide else ()),
+                     str(len(entry["chunks"]))))
+    lossy = report["lossy_passes"]
+    caption = (f"baseline ({report['baseline']['kind']}): {report['baseline']['rule']}. passes: "
+               f"{', '.join(report['passes']) or 'none'}" + (f" (lossy: {', '.join(lossy)})" if lossy else "")
                + (". tokens = baseline - the sum of the step columns (structure, tokeffc's own lines, is negative)"
                   if wide else ". Per-step savings: widen the terminal, or use --json"))
-    return Grid(f"{manifest.framework} {manifest.version}: bundles", headers, tuple(rows), caption,
+    return Grid(f"{report['framework']} {report['version']}: bundles", headers, tuple(rows), caption,
                 tuple(h not in ("command", "tier", "status") for h in headers))
 
 
@@ -75,16 +80,16 @@ def release_grid(manifest: Manifest) -> Grid:
     return Grid("", ("file", "tokens", "sha256"), rows, right=(False, True, False))
 
 
-def over_budget_lines(manifest: Manifest) -> list[str]:
+def over_budget_lines(report: dict) -> list[str]:
     lines = []
-    for entry in manifest.bundles:
-        if entry.status != "over":
+    for entry in report["bundles"]:
+        if entry["status"] != "over":
             continue
-        lines.append(f"{entry.command} [{entry.tier}]: {entry.tokens:,} tokens, {entry.tokens - entry.budget:,} "
-                     f"over its budget of {entry.budget:,}. What to cut:")
-        for hint in entry.cut:
-            why = "largest module" if hint.reason == "largest" else "used by this command alone"
-            lines.append(f"  - {hint.id} ({hint.path}): {hint.tokens:,} tokens, {why}")
+        lines.append(f"{entry['command']} [{entry['tier']}]: {entry['tokens']:,} tokens, "
+                     f"{entry['tokens'] - entry['budget']:,} over its budget of {entry['budget']:,}. What to cut:")
+        for hint in entry["cut"]:
+            why = "largest module" if hint["reason"] == "largest" else "used by this command alone"
+            lines.append(f"  - {hint['id']} ({hint['path']}): {hint['tokens']:,} tokens, {why}")
     return lines
 
 

@@ -13,6 +13,7 @@ from bisect import bisect_right
 import hashlib
 import importlib.util
 from dataclasses import dataclass, field
+from typing import Callable
 from itertools import accumulate
 from pathlib import Path
 
@@ -53,6 +54,16 @@ def resolve_encoding(spec: str, sha256: str | None, root: Path, span: Span | Non
         f"encoding '{spec}' is not available offline", span,
         "use cl100k_base, or name a local .tiktoken file (encoding: enc/o200k_base.tiktoken) with encoding_sha256",
     )
+
+
+def encoding_identity(spec: str, sha256: str | None, span: Span | None = None) -> str:
+    """The sha256 that names an encoding's file, known without loading it (a cache key); unknown ones refused."""
+    if spec.endswith(".tiktoken") and sha256:
+        return sha256
+    if spec == "cl100k_base":
+        return _CL100K_SHA256
+    resolve_encoding(spec, sha256, Path("."), span)  # raises the same error a build would
+    raise AssertionError("unreachable")
 
 
 def _offline_cl100k_bytes(span: Span | None) -> bytes:
@@ -108,6 +119,10 @@ class OfflineEncoding(tiktoken.Encoding):
         self.token_lengths = lengths  # bytes per token id, to slice a text's tokens by byte offsets
 
 
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
 def boundary_is_safe(left: str, right: str) -> bool:
     """True when no pre-token crosses from ``left`` into ``right``: left ends in a newline, right starts non-blank."""
     return left.endswith("\n") and bool(right) and not right[0].isspace()
@@ -115,32 +130,69 @@ def boundary_is_safe(left: str, right: str) -> bool:
 
 @dataclass(slots=True)
 class TokenCounter:
-    """Counts tokens exactly, tokenizing each distinct text once. Lives for one build."""
+    """Counts tokens exactly, tokenizing each distinct text once. Lives for one build.
 
-    encoding: OfflineEncoding
+    ``known`` holds counts from earlier builds (the cache), by a digest of the text: a text found
+    there is not tokenized again, and the encoding itself is loaded only when something is not.
+    """
+
+    loader: Callable[[], OfflineEncoding]
+    known: dict[bytes, int] = field(default_factory=dict)
+    fresh: dict[bytes, int] = field(default_factory=dict)  # counted in this build, for the cache
     _cache: dict[str, int] = field(default_factory=dict)
+    _encoding: OfflineEncoding | None = None
+
+    @classmethod
+    def of(cls, encoding: OfflineEncoding) -> TokenCounter:
+        return cls(lambda: encoding)
 
     @property
-    def name(self) -> str:
-        return self.encoding.name
+    def encoding(self) -> OfflineEncoding:
+        if self._encoding is None:
+            self._encoding = self.loader()
+        return self._encoding
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoding is not None
 
     def count(self, text: str) -> int:
         cached = self._cache.get(text)
         if cached is None:
-            # Special-token strings inside a prompt are ordinary text to the model's loader.
-            cached = self._cache[text] = len(self.encoding.encode_ordinary(text))
+            key = _digest(text)
+            cached = self.known.get(key)
+            if cached is None:
+                # Special-token strings inside a prompt are ordinary text to the model's loader.
+                cached = self.fresh[key] = len(self.encoding.encode_ordinary(text))
+            self._cache[text] = cached
         return cached
 
     def prime(self, documents: list[list[str]]) -> None:
         """Count the units of many documents from one tokenization of each whole document.
 
         Where a unit's boundaries are safe, its tokens are exactly the slice of the document's
-        tokens that covers its bytes; other units are left to be counted on their own.
+        tokens that covers its bytes; other units are left to be counted on their own. A document
+        whose units the cache already knows is not tokenized at all.
         """
-        texts = ["".join(units) for units in documents]  # the same work as tokenizing each file once
-        for units, text in zip(documents, texts):  # one thread: the encoder holds the GIL (measured)
-            ids = self.encoding.encode_ordinary(text)
-            self._slice_counts(units, ids)
+        for units in documents:
+            if not self._known_units(units):
+                self._slice_counts(units, self.encoding.encode_ordinary("".join(units)))
+
+    def _known_units(self, units: list[str]) -> bool:
+        """Whether the cache knows every unit the tokenization would have counted (and take them)."""
+        if not self.known:
+            return False
+        found = {}
+        for position, unit in enumerate(units):
+            safe = unit and (position == 0 or boundary_is_safe(units[position - 1], unit)) and (
+                position == len(units) - 1 or boundary_is_safe(unit, units[position + 1]))
+            if safe:
+                count = self.known.get(_digest(unit))
+                if count is None:
+                    return False
+                found[unit] = count
+        self._cache.update(found)
+        return True
 
     def _slice_counts(self, units: list[str], ids: list[int]) -> None:
         ends = list(accumulate(map(self.encoding.token_lengths.__getitem__, ids)))  # byte offset after each token
@@ -151,8 +203,8 @@ class TokenCounter:
             safe_start = position == 0 or boundary_is_safe(units[position - 1], unit)
             safe_end = position == len(units) - 1 or boundary_is_safe(unit, units[position + 1])
             aligned = stop == 0 or ends[stop - 1] == end
-            if unit and safe_start and safe_end and aligned:
-                self._cache.setdefault(unit, stop - index)
+            if unit and safe_start and safe_end and aligned and unit not in self._cache:
+                self._cache[unit] = self.fresh[_digest(unit)] = stop - index
             offset, index = end, stop
 
     def count_units(self, units: list[str] | tuple[str, ...]) -> int:

@@ -65,4 +65,12 @@ def encoding():
 
 @pytest.fixture
 def counter(encoding) -> TokenCounter:
-    return TokenCounter(encoding)
+    return TokenCounter.of(encoding)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Every CLI run in the tests uses a cache of the test session's own, never the user's."""
+    import os
+
+    os.environ["TOKEFFC_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))

@@ -50,7 +50,7 @@ BLOCKS = corpus_blocks()
 @given(st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=6),
        st.lists(st.sampled_from(["", "\n", "  x\n", "\n\n", "text without newline"]), max_size=3))
 def test_count_units_equals_the_count_of_the_joined_text(encoding, blocks, extras):
-    counter = TokenCounter(encoding)  # fresh per example: the cache must not hide a wrong count
+    counter = TokenCounter.of(encoding)  # fresh per example: the cache must not hide a wrong count
     units = blocks + extras
     assert counter.count_units(units) == len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
 
@@ -58,7 +58,7 @@ def test_count_units_equals_the_count_of_the_joined_text(encoding, blocks, extra
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(BLOCKS + ["  indented\n", "\n", "no newline"]), min_size=1, max_size=8))
 def test_primed_counts_equal_counts_of_each_unit_alone(encoding, units):
-    primed = TokenCounter(encoding)
+    primed = TokenCounter.of(encoding)
     primed.prime([units])
     for unit, count in primed._cache.items():
         assert count == len(REFERENCE_ENCODING.encode_ordinary(unit)), unit

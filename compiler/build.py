@@ -1,0 +1,118 @@
+"""A build as the command line runs it: served by the build cache when it can be, else compiled.
+
+This module imports the compiler only on a cache miss, so a rebuild with nothing changed costs little
+more than starting the command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .cache import BuildCache, CachedRelease
+
+if TYPE_CHECKING:
+    from .pipeline import BuildResult, Progress
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    config_path: Path | None = None
+    release_version: str | None = None
+    commands: tuple[str, ...] = ()  # only these entries (ids); all when empty
+    tiers: tuple[str, ...] = ()  # only these tiers; all when empty
+    disabled_passes: tuple[str, ...] = ()
+    exclude_dirs: tuple[Path, ...] = ()  # e.g. the output folder, when it sits inside the root
+    preset: str | None = None
+    overrides: tuple[tuple[str, object], ...] = ()  # config keys set by the caller (a plugin's name...)
+    cache: Path | None = None  # the build cache's folder, or None for no cache
+
+    @property
+    def key(self) -> tuple:
+        """What, besides the sources, the output depends on (the cache's key includes it)."""
+        return (str(self.config_path), self.release_version, self.commands, self.tiers, self.disabled_passes,
+                self.preset, self.overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What ``build`` and ``check`` print: the build report (plain data), and where it was written."""
+
+    report: dict
+    folder: Path | None
+    archive: Path | None
+    result: BuildResult | None  # None when the cache served the build (the compiler was not imported)
+
+    @property
+    def over(self) -> bool:
+        return self.report["status"] == "over"
+
+
+def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
+                 allow_over: bool = False, progress: Progress | None = None) -> Built:
+    """Build and write (or, with ``out_dir`` None, only check), served by the build cache when it can be.
+
+    A cache hit reads the report and, when ``out_dir`` already holds that very release, writes nothing.
+    """
+    cache = BuildCache(options.cache) if options.cache else None
+    key = cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) \
+        if cache else ""
+    hit = cache.get_release(key) if cache else None
+    if hit is not None:
+        return _from_cache(hit, out_dir, allow_over)
+    from .pipeline import compile_framework
+
+    result = compile_framework(root, options, progress)
+    report = report_of(result)
+    folder = archive = None
+    if out_dir is not None and (not result.over_budget or allow_over):
+        config = result.framework.config
+        from .pack import write_release
+
+        folder, archive = write_release(out_dir, config.name, config.version, result.release.files)
+        if cache:
+            cache.put_release(key, report, archive.read_bytes(), result.release.release_id, config.name,
+                              config.version)
+    return Built(_written(report, folder, archive), folder, archive, result)
+
+
+def report_of(result: BuildResult) -> dict:
+    from .report import build_report
+
+    warnings = tuple(n.one_line(str(result.framework.config.root)) for n in result.notices)
+    return build_report(result.manifest, result.release.release_id, bool(result.over_budget), warnings)
+
+
+def _from_cache(hit, out_dir: Path | None, allow_over: bool) -> Built:
+    if out_dir is None or (hit.report["status"] == "over" and not allow_over):
+        return Built(hit.report, None, None, None)
+    folder, archive = Path(out_dir) / hit.name / hit.version, Path(out_dir) / f"{hit.name}-{hit.version}.tokb"
+    if not _holds(folder, archive, hit):
+        from .pack import write_release
+
+        write_release(out_dir, hit.name, hit.version, release_files(hit.archive, hit.name, hit.version))
+    return Built(_written(hit.report, folder, archive), folder, archive, None)
+
+
+def _holds(folder: Path, archive: Path, hit: CachedRelease) -> bool:
+    """Whether the output already is this release: the same manifest, the same archive bytes."""
+    try:
+        manifest = (folder / "manifest.json").read_bytes()
+        return hashlib.sha256(manifest).hexdigest() == hit.release_id and archive.read_bytes() == hit.archive
+    except OSError:
+        return False
+
+
+def release_files(archive: bytes, name: str, version: str) -> tuple[tuple[str, bytes], ...]:
+    """The files of a release archive tokeffc wrote, by their path inside the release."""
+    from .pack import unpack_bytes
+
+    prefix = f"{name}/{version}/"
+    return tuple(sorted((path[len(prefix):], data) for path, data in unpack_bytes(archive).items()
+                        if path.startswith(prefix)))
+
+
+def _written(report: dict, folder: Path | None, archive: Path | None) -> dict:
+    return {**report, "written": {"folder": str(folder), "archive": str(archive)} if folder else None}

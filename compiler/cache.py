@@ -1,0 +1,167 @@
+"""The build cache: content-addressed, on disk, never stale by construction.
+
+Two kinds of entry live under the cache folder (``TOKEFFC_CACHE_DIR``, else ``$XDG_CACHE_HOME/tokeffc``,
+else ``~/.cache/tokeffc``):
+
+* ``releases/<key>/``: a whole build, keyed by everything its output depends on: the compiler's
+  version, the options, the config file's bytes, and the path and bytes of every file under the root
+  (so a reference that starts to resolve, a file added or removed, changes the key). It holds the
+  release archive and the build report. A rebuild with nothing changed reads the report and, when the
+  output already holds that release, writes nothing.
+* ``counts/<encoding sha256>.marshal``: token counts of texts already tokenized, keyed by a digest of
+  the text, so that a rebuild after an edit tokenizes only what changed (and loads no encoding when
+  nothing needs counting).
+
+Entries are written to a temporary name and renamed into place, so two builds sharing the cache never
+see half an entry; an entry whose digests do not match what it says it holds is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+FORMAT = 1  # bump when an entry's layout changes
+MAX_COUNTS = 2_000_000  # digests kept per encoding; past this the store starts afresh
+SKIPPED = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
+
+
+def cache_folder() -> Path:
+    configured = os.environ.get("TOKEFFC_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tokeffc"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRelease:
+    report: dict[str, Any]  # the build report, ``written`` left empty
+    archive: bytes  # the release's .tokb, verified against the digest the entry recorded
+    release_id: str
+    name: str
+    version: str
+
+
+class BuildCache:
+    """One cache folder; every method is safe to call when the folder is missing or damaged."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    # --- whole releases ---------------------------------------------------------------------
+
+    def release_key(self, root: Path, config_path: Path | None, options: tuple, exclude: tuple[Path, ...]) -> str:
+        digest = hashlib.sha256(f"tokeffc {__version__} cache {FORMAT}\0{options!r}\0".encode())
+        config = Path(config_path) if config_path else Path(root) / "tokeffc.yaml"
+        digest.update(_read(config) or b"<no config>")
+        for rel, data in _tree(Path(root), {p.resolve() for p in exclude}):
+            digest.update(f"\0{rel}\0{len(data)}\0".encode())
+            digest.update(data)
+        return digest.hexdigest()
+
+    def get_release(self, key: str) -> CachedRelease | None:
+        entry = self.folder / "releases" / key
+        try:
+            meta = json.loads((entry / "entry.json").read_bytes())
+            archive = (entry / "release.tokb").read_bytes()
+            report_bytes = (entry / "report.json").read_bytes()
+            if not isinstance(meta, dict) or hashlib.sha256(archive).hexdigest() != meta.get("archive_sha256") or \
+                    hashlib.sha256(report_bytes).hexdigest() != meta.get("report_sha256"):
+                return None  # damaged or truncated: rebuild
+            return CachedRelease(json.loads(report_bytes), archive, meta["release_id"], meta["name"], meta["version"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put_release(self, key: str, report: dict[str, Any], archive: bytes, release_id: str, name: str,
+                    version: str) -> None:
+        report_bytes = json.dumps(report).encode()
+        meta = {"release_id": release_id, "name": name, "version": version,
+                "archive_sha256": hashlib.sha256(archive).hexdigest(),
+                "report_sha256": hashlib.sha256(report_bytes).hexdigest()}
+        files = {"release.tokb": archive, "report.json": report_bytes, "entry.json": json.dumps(meta).encode()}
+        self._publish(self.folder / "releases" / key, files)
+
+    # --- token counts -----------------------------------------------------------------------
+
+    def counts(self, encoding_sha256: str) -> dict[bytes, int]:
+        try:
+            data = marshal.loads((self.folder / "counts" / f"{encoding_sha256}.marshal").read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            return {}
+        if not isinstance(data, dict) or not all(type(k) is bytes and type(v) is int for k, v in data.items()):
+            return {}
+        return data
+
+    def put_counts(self, encoding_sha256: str, counts: dict[bytes, int]) -> None:
+        if len(counts) > MAX_COUNTS:
+            counts = dict(list(counts.items())[-MAX_COUNTS // 2:])
+        self._write_file(self.folder / "counts" / f"{encoding_sha256}.marshal", marshal.dumps(counts))
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many bytes were freed."""
+        size = sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file()) if self.folder.is_dir() else 0
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return size
+
+    def _publish(self, target: Path, files: dict[str, bytes]) -> None:
+        """A folder written whole under a temporary name, then renamed into place (or left to a twin)."""
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = target.parent / f".{target.name}.{os.getpid()}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            for name, data in files.items():
+                (staging / name).write_bytes(data)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+        except OSError:
+            shutil.rmtree(target.parent / f".{target.name}.{os.getpid()}.tmp", ignore_errors=True)
+
+    def _write_file(self, target: Path, data: bytes) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            staging.write_bytes(data)
+            os.replace(staging, target)
+        except OSError:
+            pass  # a cache that cannot be written is a slower build, not a failed one
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _tree(root: Path, excluded: set[Path]):
+    """(relative path, bytes) of every file under the root, sorted; the folders a build never reads skipped."""
+    stack = [(root, "")]
+    found = []
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIPPED and Path(entry.path).resolve() not in excluded:
+                    stack.append((Path(entry.path), prefix + entry.name + "/"))
+            elif entry.is_file():
+                found.append(prefix + entry.name)
+    for rel in sorted(found):
+        data = _read(root / rel)
+        if data is not None:
+            yield rel, data
