@@ -124,18 +124,19 @@ def stats(root, config_path, disabled_passes, as_json):
 @click.argument("archive", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
 def inspect(archive, as_json):
-    """List a release (.tokb, folder or manifest.json) and verify every file's sha256."""
+    """List a release (.tokb, folder or manifest.json) after verifying all of it (Release.verify)."""
     from .runtime import Release
 
-    release = Release.open(archive)
-    manifest = release.manifest
+    with Release.open(archive) as release:
+        release.verify()
+        manifest, release_id = release.manifest, release.release_id
     if as_json:
-        click.echo(json.dumps({"release_id": release.release_id, "verified": True, "framework": manifest["framework"],
-                               "version": manifest["version"], "files": manifest["files"]}, indent=2, sort_keys=True))
+        click.echo(json.dumps({"release_id": release_id, "verified": True, "framework": manifest.framework,
+                               "version": manifest.version, "files": dict(manifest.files)}, indent=2, sort_keys=True))
         return
     console = _console()
-    console.print(f"{manifest['framework']} {manifest['version']}  release {release.release_id[:16]}  "
-                  f"({len(manifest['files'])} files, all sha256 verified)", highlight=False)
+    console.print(f"{manifest.framework} {manifest.version}  release {release_id[:16]}  "
+                  f"({len(manifest.files)} files, all sha256 verified)", highlight=False, markup=False)
     console.print(release_table(manifest))
 
 

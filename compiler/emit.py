@@ -10,6 +10,7 @@ from . import __version__
 from .assemble import Bundle, Chunk
 from .budgets import BudgetCheck
 from .graph import Framework
+from .manifest import RUNTIME_INDEX, read_manifest, runtime_index
 from .rendering import Renderer
 
 MANIFEST_SCHEMA = "tokeffc.manifest/1"
@@ -37,6 +38,8 @@ def emit_release(framework: Framework, renderer: Renderer, bundles: tuple[Bundle
     for chunk in _all_chunks(bundles):
         files[chunk.file] = chunk.content.data
     manifest = build_manifest(framework, renderer, bundles, checks, passes, files)
+    files[RUNTIME_INDEX] = runtime_index(read_manifest(dump_json(manifest)))  # typed /1 until emit builds a Manifest
+    manifest["files"][RUNTIME_INDEX] = hashlib.sha256(files[RUNTIME_INDEX]).hexdigest()
     files[MANIFEST_NAME] = dump_json(manifest)
     return ReleaseFiles(tuple(sorted(files.items())))
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
 from .errors import ReleaseError, Span
+from .layout import MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX, RUNTIME_INDEX_SCHEMA, safe_release_path
 
 SCHEMA = "tokeffc.manifest/2"
 OLD_SCHEMAS = ("tokeffc.manifest/1",)
-MANIFEST_NAME = "manifest.json"
-MAX_MANIFEST_BYTES = 64 << 20  # far above any real framework's; a larger file is refused unread
+MAX_MANIFEST_BYTES = MAX_FILE_BYTES  # far above any real framework's; a larger file is refused unread
 MAX_META_DEPTH = 8  # front matter carried as metadata: nesting beyond this is refused
 CACHE_KEY_DIGITS = 16
 
@@ -243,6 +243,7 @@ def read_manifest(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
                      "that wrote it")
     manifest = from_data(Manifest, raw, where)
     _check_consistent(manifest, where)
+    _check_digests(manifest, where)
     return manifest
 
 
@@ -325,11 +326,63 @@ def _check_consistent(manifest: Manifest, where: str) -> None:
                 raise _field_error(where, f"bundles[{index}]", f"names '{name}', which 'files' does not list")
 
 
-def safe_release_path(name: str) -> bool:
-    """A relative POSIX path with no empty, '.', '..' or absolute parts, and no control characters."""
-    parts = name.split("/")
-    return bool(name) and name.isprintable() and "\\" not in name and ":" not in name and all(
-        part not in ("", ".", "..") for part in parts)
+def _check_digests(manifest: Manifest, where: str) -> None:
+    """A bundle's or chunk's sha256 and cache key agree with ``files``, which the runtime checks reads against."""
+    for index, bundle in enumerate(manifest.bundles):
+        for entry, at in [(bundle, f"bundles[{index}]"), *((c, f"bundles[{index}].chunks[{i}]")
+                                                          for i, c in enumerate(bundle.chunks))]:
+            if entry.sha256 != manifest.files[entry.path] or entry.cache_key != cache_key(entry.sha256):
+                raise _field_error(where, at, f"gives '{entry.path}' a sha256 or cache_key that 'files' does not")
+
+
+def runtime_index(manifest: Manifest) -> bytes:
+    """The index ``tokeffc.runtime`` reads instead of the manifest: JSON Lines, parsed one line at a time.
+
+    Line 1, the header: ``{"schema", "framework", "version", "tiers": [names, smallest first],
+    "commands": {id: [offset, length]}, "modules": [offset, length]}``; offsets count bytes from the
+    start of line 2. Then one line per command, ``{"command": id, "bundles": {tier: {"path",
+    "sha256", "tokens", "segments": [[part, bytes, tokens]], "chunks": [[id, path, sha256, tokens,
+    load, when]]}}}``, and last one line ``{"modules": {id: {"file", "when", "texts": [[path, sha256,
+    tokens, [tiers]]]}}}`` for the modules offered as chunks. Every sha256 is the one ``files`` gives.
+    Derived from the manifest alone (its own ``files`` entry left out), so ``Release.verify`` can
+    derive it again and compare bytes.
+    """
+    commands = sorted({bundle.command for bundle in manifest.bundles})
+    records = [_compact({"command": c, "bundles": _command_bundles(manifest, c)}) for c in commands]
+    records.append(_compact({"modules": _index_modules(manifest)}))
+    offsets, position = [], 0
+    for record in records:
+        offsets.append([position, len(record)])
+        position += len(record) + 1
+    header = {"schema": RUNTIME_INDEX_SCHEMA, "framework": manifest.framework, "version": manifest.version,
+              "tiers": list(manifest.tier_names), "commands": dict(zip(commands, offsets)), "modules": offsets[-1]}
+    return b"\n".join([_compact(header), *records]) + b"\n"
+
+
+def _compact(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _command_bundles(manifest: Manifest, command: str) -> dict[str, Any]:
+    return {b.tier: {"path": b.path, "sha256": manifest.files[b.path], "tokens": b.tokens,
+                     "segments": [[s.part, s.bytes, s.tokens] for s in b.segments],
+                     "chunks": [[c.id, c.path, manifest.files[c.path], c.tokens, c.load, c.when] for c in b.chunks]}
+            for b in manifest.bundles if b.command == command}
+
+
+def _index_modules(manifest: Manifest) -> dict[str, Any]:
+    modules: dict[str, dict[str, Any]] = {}
+    for bundle in manifest.bundles:
+        for chunk in bundle.chunks:
+            doc = manifest.modules.get(chunk.id)
+            entry = modules.setdefault(chunk.id, {"file": doc.path.rsplit("/", 1)[-1] if doc else None,
+                                                  "when": chunk.when, "texts": {}})
+            text = entry["texts"].setdefault(chunk.path, [chunk.path, manifest.files[chunk.path], chunk.tokens, set()])
+            text[3].add(bundle.tier)
+    ranks = {name: rank for rank, name in enumerate(manifest.tier_names)}
+    for entry in modules.values():
+        entry["texts"] = [[*text[:3], sorted(text[3], key=ranks.__getitem__)] for _, text in sorted(entry["texts"].items())]
+    return modules
 
 
 def _upgrade_v1(raw: dict, where: str) -> dict:

@@ -14,7 +14,7 @@ from .config import PASS_NAMES, Config, load_config
 from .emit import ReleaseFiles, emit_release
 from .errors import Span, TokeffcError, UsageError
 from .graph import Framework, build_graph
-from .pack import write_release
+from .publish import write_release
 from .parse import Document, parse_document, source_units
 from .rendering import Renderer
 from .selection import Selection, select_bundles

@@ -47,11 +47,12 @@ def bundle_table(result: BuildResult) -> Table:
     return table
 
 
-def release_table(manifest: dict) -> Table:
+def release_table(manifest) -> Table:
+    """The files of a typed :class:`tokeffc.manifest.Manifest`, with tokens where a bundle or chunk has them."""
     table = Table("file", "tokens", "sha256")
-    tokens = {b["path"]: b["tokens"] for b in manifest["bundles"]}
-    tokens.update({c["path"]: c["tokens"] for b in manifest["bundles"] for c in b["chunks"]})
-    for path, digest in sorted(manifest["files"].items()):
+    tokens = {b.path: b.tokens for b in manifest.bundles}
+    tokens.update({c.path: c.tokens for b in manifest.bundles for c in b.chunks})
+    for path, digest in sorted(manifest.files.items()):
         table.add_row(path, f"{tokens[path]:,}" if path in tokens else "", digest[:16])
     return table
 
