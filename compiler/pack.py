@@ -46,11 +46,11 @@ SEEK_MAGIC = 0x184D2A5B  # a skippable frame (0x184D2A50-0x184D2A5F); zstd and t
 SEEK_TAG = b"tokb-seek/1\n"
 
 MAX_ARCHIVE_BYTES = 256 << 20  # the .tokb file itself
-MAX_TAR_BYTES = 512 << 20  # all frames' output together
+MAX_TAR_BYTES = 256 << 20  # all frames' output together
 MAX_WINDOW = 1 << 24  # zstd's window, and so its decoder memory; tokeffc writes 2 MiB at most
 MAX_FRAME_TAR = MAX_FILE_BYTES + 2 * FRAME_TARGET  # a frame holds one file at most past the target
 MAX_SEEK_TABLE = 4 << 20
-STEP = 1024  # compressed bytes per step when a frame's size is unknown: one step inflates to 32 MiB at most
+STEP = 256  # compressed bytes per step when a frame's size is unknown: one step inflates to 8 MiB at most
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -203,7 +203,8 @@ class Archive:
     def _frame(self, index: int, reader: TarReader) -> list[Member]:
         frame = self.frames[index]
         tar = _inflate_frame(self.pread(frame.size, frame.offset), frame.tar_size, self)
-        members = reader.feed(tar, final=index == len(self.frames) - 1)
+        members = reader.feed(tar)
+        reader.end_frame(final=index == len(self.frames) - 1)
         if not members or members[0].name != frame.first:
             raise self.error(f"frame {index} does not start with '{frame.first}' as its seek table says")
         return members
@@ -217,7 +218,7 @@ class Archive:
     def _all(self) -> dict[str, Member]:
         if self._whole is None:
             reader = TarReader(self, "", ordered=False)
-            members = reader.feed(_inflate_stream(self.pread(self.size, 0), self), final=True)
+            members = _inflate_stream(self.pread(self.size, 0), self, reader)
             self.prefix, self._whole = reader.prefix, {m.name: m for m in members}
         return self._whole
 
@@ -307,10 +308,10 @@ def _inflate_frame(frame: bytes, size: int, archive: Archive) -> bytes:
         raise archive.error(f"archive is truncated or damaged ({exc})") from None
 
 
-def _inflate_stream(data: bytes, archive: Archive) -> bytes:
-    """Every frame of ``data`` in turn, never more than MAX_TAR_BYTES; a frame cut short is refused."""
+def _inflate_stream(data: bytes, archive: Archive, reader: TarReader) -> list[Member]:
+    """Every frame of ``data`` in turn, read as a tar while it inflates; a frame cut short is refused."""
     decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-    pieces: list[bytes] = []
+    members: list[Member] = []
     position, total = 0, 0
     try:
         while position < len(data):
@@ -318,26 +319,25 @@ def _inflate_stream(data: bytes, archive: Archive) -> bytes:
             if declared > MAX_TAR_BYTES - total:
                 raise archive.error(f"a zstd frame declares {declared:,} bytes, over the {MAX_TAR_BYTES:,} bytes "
                                     "an archive may hold", "this is not an archive tokeffc wrote")
-            position, total = _inflate_one(decompressor, data, position, total, pieces, archive)
+            position, total = _inflate_one(decompressor.decompressobj(), data, position, total, reader, members)
     except zstandard.ZstdError as exc:
         raise archive.error(f"archive is not zstandard, is damaged, or has data after its end ({exc})") from None
-    if not pieces:
-        raise archive.error("archive is empty")
-    return b"".join(pieces)
+    reader.close()
+    return members
 
 
-def _inflate_one(decompressor, data: bytes, position: int, total: int, pieces: list[bytes], archive: Archive):
-    """Decompress the frame at ``position`` in small steps, so that no step can inflate far past the cap."""
-    stream = decompressor.decompressobj()
+def _inflate_one(stream, data: bytes, position: int, total: int, reader: TarReader, members: list[Member]):
+    """The frame at ``position``, in small steps, so that no step inflates far past what the reader checks."""
     while not stream.eof:
         if position >= len(data):
-            raise archive.error("archive is truncated (its last zstd frame is cut short)")
-        piece = stream.decompress(data[position: position + STEP])
-        position, total = position + STEP, total + len(piece)
+            raise reader.archive.error("archive is truncated (its last zstd frame is cut short)")
+        compressed = data[position: position + STEP]
+        piece = stream.decompress(compressed)
+        position, total = position + len(compressed), total + len(piece)
         if total > MAX_TAR_BYTES:
-            raise archive.error(f"archive inflates past the {MAX_TAR_BYTES:,} bytes an archive may hold",
-                                "this is not an archive tokeffc wrote")
-        pieces.append(piece)
+            raise reader.archive.error(f"archive inflates past the {MAX_TAR_BYTES:,} bytes an archive may hold",
+                                       "this is not an archive tokeffc wrote")
+        members += reader.feed(piece)
     return position - len(stream.unused_data), total
 
 
@@ -345,66 +345,99 @@ def _inflate_one(decompressor, data: bytes, position: int, total: int, pieces: l
 
 
 class TarReader:
-    """A whitelist tar reader fed whole frames: regular files and directories under one prefix, nothing else.
+    """A whitelist tar reader, fed the tar stream in pieces of any size: regular files and folders under
+    one prefix, and nothing else.
 
     ``prefix`` is ``<name>/<version>``; an empty prefix is taken from the first file. ``ordered``
     asks for names in strictly increasing order (tokeffc's writer sorts them). ``checksums``: check
     each header's checksum (the whole-archive check does; a single read relies on the name, type
-    and size checks here and on the file's sha256, and saves 2 µs a header).
+    and size checks and on the file's sha256, and saves 2 µs a header). Memory: the members found,
+    plus at most one incomplete member (``MAX_FILE_BYTES``) and the piece being fed.
     """
 
     def __init__(self, archive: Archive, prefix: str, ordered: bool = True, checksums: bool = True):
         self.archive, self.prefix, self.ordered, self.checksums = archive, prefix, ordered, checksums
         self.seen: set[str] = set()
         self.last = ""
-        self.ended = False
         self.early_dirs: list[str] = []  # folders seen before the prefix was known
+        self._buffer = bytearray()
+        self._need = BLOCK  # bytes the next entry needs before it can be parsed
+        self._pax: dict[str, str] | None = None
+        self._after_end = -1  # bytes from the first zero block on; -1 before the tar's end
 
-    def feed(self, tar: bytes, final: bool) -> list[Member]:
-        """The members in ``tar``, which starts at a member boundary; ``final``: the tar must end here."""
-        if self.ended:
-            raise self.error("has data after the tar's end")
-        members, position, pax = [], 0, None
-        while position < len(tar):
-            block = tar[position: position + BLOCK]
-            if len(block) < BLOCK:
-                raise self.error("has a tar header cut short (truncated)")
-            if block == ZERO_BLOCK:
-                self._end(tar[position:], pax, final)
-                break
-            position, member, pax = self._entry(tar, position, block, pax)
-            if member is not None:
-                members.append(self._accept(member))
-        if pax is not None:
-            raise self.error("has a pax header not followed by its member")
-        if final:
-            self._finish()
+    def feed(self, data: bytes) -> list[Member]:
+        """The members completed by ``data``."""
+        if self._after_end >= 0:
+            self._end_bytes(data)
+            return []
+        self._buffer += data
+        if len(self._buffer) < self._need:
+            return []
+        with memoryview(self._buffer) as view:
+            members, used = self._parse(view)
+        del self._buffer[:used]
         return members
+
+    def end_frame(self, final: bool) -> None:
+        """A frame ends here: it must end between entries; ``final``: the tar must end too."""
+        if self._buffer or self._pax is not None:
+            raise self.error("has a frame that ends inside an entry (truncated or damaged)")
+        if self._after_end >= 0 and not final:
+            raise self.error("ends before its last frame")
+        if final:
+            self.close()
+
+    def close(self) -> None:
+        """The stream ends here: the tar must have ended, and have held files."""
+        if self._buffer or self._pax is not None:
+            raise self.error("ends inside an entry (truncated)")
+        if self._after_end < 2 * BLOCK:
+            raise self.error("has no tar end (truncated)")
+        if not self.seen or not self.prefix:
+            raise self.error("holds no files")
+        for directory in self.early_dirs:
+            self._check_name(directory, is_dir=True)
 
     def error(self, message: str) -> ReleaseError:
         return self.archive.error(f"archive {message}")
 
-    def _entry(self, tar: bytes, position: int, block: bytes, pax: dict | None):
-        name, kind, size = _header(block, self, self.checksums)
-        if size > MAX_FILE_BYTES:
-            raise self.error(f"holds '{name}' of {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
-        start, end = position + BLOCK, position + BLOCK + size
-        if end > len(tar):
-            raise self.error(f"holds '{name}' cut short (truncated)")
-        next_position = end + (-size % BLOCK)
+    def _parse(self, view: memoryview) -> tuple[list[Member], int]:
+        members, position = [], 0
+        self._need = BLOCK
+        while len(view) - position >= BLOCK:
+            if view[position: position + BLOCK] == ZERO_BLOCK:
+                self._after_end = 0
+                self._end_bytes(view[position:].tobytes())
+                return members, len(view)
+            name, kind, size = _header(view[position: position + BLOCK].tobytes(), self, self.checksums)
+            if size > MAX_FILE_BYTES:
+                raise self.error(f"holds '{name}' of {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
+            end = position + BLOCK + size + (-size % BLOCK)
+            if end > len(view):
+                self._need = end - position
+                break
+            member = self._member(name, kind, view[position + BLOCK: position + BLOCK + size].tobytes())
+            position = end
+            if member is not None:
+                members.append(self._accept(member))
+        return members, position
+
+    def _member(self, name: str, kind: bytes, data: bytes) -> Member | None:
         if kind == b"x":
-            if pax is not None:
+            if self._pax is not None:
                 raise self.error("has two pax headers in a row")
-            return next_position, None, _pax(tar[start:end], self)
+            self._pax = _pax(data, self)
+            return None
         if kind not in (b"0", b"\0", b"5"):
             raise self.error(f"holds {KINDS.get(kind, f'an entry of type {kind!r}')} ('{name}'); "
                              "only files and folders are allowed")
-        name = pax.get("path", name) if pax else name
+        pax, self._pax = self._pax or {}, None
+        name = pax.get("path", name)
         if kind == b"5":
-            if size:
+            if data:
                 raise self.error(f"holds folder '{name}' with data")
-            return next_position, Member(name.rstrip("/"), True, b""), None
-        return next_position, Member(name, False, tar[start:end]), None
+            return Member(name.rstrip("/"), True, b"")
+        return Member(name, False, data)
 
     def _accept(self, member: Member) -> Member:
         if len(self.seen) >= MAX_MEMBERS:
@@ -432,25 +465,18 @@ class TarReader:
             raise self.error(f"holds '{name}', outside its '{self.prefix}/' folder" if safe_release_path(name)
                              else f"holds the unsafe name '{name}' (absolute, '..', empty or control characters)")
 
-    def _end(self, rest: bytes, pax: dict | None, final: bool) -> None:
-        """Two zero blocks end a tar; only zero padding may follow, up to a record."""
-        if pax is not None:
+    def _end_bytes(self, data: bytes) -> None:
+        """Two zero blocks end a tar; only zeros may follow, up to a record of padding."""
+        if self._pax is not None:
             raise self.error("has a pax header not followed by its member")
-        if rest[BLOCK: 2 * BLOCK] != ZERO_BLOCK:
-            raise self.error("has a zero block that does not end it (damaged)")
-        if rest.count(0) != len(rest) or len(rest) > RECORD + 2 * BLOCK:
-            raise self.error("has data after the tar's end")
-        if not final:
-            raise self.error("ends before its last frame")
-        self.ended = True
-
-    def _finish(self) -> None:
-        if not self.ended:
-            raise self.error("has no tar end (truncated)")
-        if not self.seen or not self.prefix:
-            raise self.error("holds no files")
-        for directory in self.early_dirs:
-            self._check_name(directory, is_dir=True)
+        stray = len(data) - len(data.lstrip(b"\0"))
+        if stray < len(data):
+            where = self._after_end + stray
+            raise self.error("has a zero block that does not end it (damaged)" if where < 2 * BLOCK
+                             else "has data after the tar's end")
+        self._after_end += len(data)
+        if self._after_end > RECORD + 2 * BLOCK:
+            raise self.error("has data after the tar's end (more than a record of padding)")
 
 
 def _header(block: bytes, reader: TarReader, checksum: bool) -> tuple[str, bytes, int]:
