@@ -627,13 +627,15 @@ class _FolderStore(_Store):
         self._fd = _open_at(None, folder, directory=True, where=folder, follow=True)
 
     def read(self, path: str) -> bytes | None:
+        if self._fd < 0:
+            raise ReleaseError("the release is closed", Span(self.folder), "open the release again")
         if not safe_release_path(path):
             return None
         parts, fds = path.split("/"), []
         try:
             fd = self._fd
-            for part in parts[:-1]:
-                fd = _open_at(fd, part, directory=True, where=self.where(path))
+            for depth, part in enumerate(parts[:-1], start=1):
+                fd = _open_at(fd, part, directory=True, where=self.where("/".join(parts[:depth])))
                 fds.append(fd)
             fds.append(_open_at(fd, parts[-1], directory=False, where=self.where(path)))
             return _read_fd(fds[-1], self.where(path))
@@ -693,7 +695,7 @@ def _open_at(fd: int | None, name: str, directory: bool, where: str, follow: boo
                                "its manifest.json") from None
         raise
     except OSError as exc:
-        symlink = exc.errno == errno.ELOOP or os.path.islink(where)
+        symlink = exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_symlink(fd, name)
         raise ReleaseError("is a symlink; a release holds only plain files and folders" if symlink else
                            f"cannot be read ({exc.strerror})", Span(where), "rebuild the release") from None
     if not directory and not stat.S_ISREG(os.fstat(opened).st_mode):
@@ -701,6 +703,13 @@ def _open_at(fd: int | None, name: str, directory: bool, where: str, follow: boo
         raise ReleaseError("is not a regular file; a release holds only plain files and folders", Span(where),
                            "rebuild the release")
     return opened
+
+
+def _is_symlink(fd: int | None, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _read_fd(fd: int, where: str) -> bytes:
