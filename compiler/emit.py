@@ -10,7 +10,8 @@ from . import __version__
 from .assemble import Bundle, Chunk
 from .budgets import BudgetCheck
 from .graph import Framework
-from .manifest import RUNTIME_INDEX, read_manifest, runtime_index
+from .layout import RUNTIME_INDEX
+from .manifest import read_manifest, runtime_index
 from .rendering import Renderer
 
 MANIFEST_SCHEMA = "tokeffc.manifest/1"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
 from .errors import ReleaseError, Span
-from .layout import MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX, RUNTIME_INDEX_SCHEMA, safe_release_path
+from .layout import MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX_SCHEMA, safe_release_path
 
 SCHEMA = "tokeffc.manifest/2"
 OLD_SCHEMAS = ("tokeffc.manifest/1",)
@@ -276,7 +276,7 @@ def _decode(tp: Any, value: Any, where: str, path: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _decode(inner[0], value, where, path)
     if dataclasses.is_dataclass(tp):
-        return from_data(tp, value, where, path)
+        return from_data(typing.cast(type, tp), value, where, path)
     if origin is tuple:
         if not isinstance(value, list):
             raise _field_error(where, path, "must be a list")
@@ -329,10 +329,11 @@ def _check_consistent(manifest: Manifest, where: str) -> None:
 def _check_digests(manifest: Manifest, where: str) -> None:
     """A bundle's or chunk's sha256 and cache key agree with ``files``, which the runtime checks reads against."""
     for index, bundle in enumerate(manifest.bundles):
-        for entry, at in [(bundle, f"bundles[{index}]"), *((c, f"bundles[{index}].chunks[{i}]")
-                                                          for i, c in enumerate(bundle.chunks))]:
-            if entry.sha256 != manifest.files[entry.path] or entry.cache_key != cache_key(entry.sha256):
-                raise _field_error(where, at, f"gives '{entry.path}' a sha256 or cache_key that 'files' does not")
+        entries = [(f"bundles[{index}]", bundle.path, bundle.sha256, bundle.cache_key)]
+        entries += [(f"bundles[{index}].chunks[{i}]", c.path, c.sha256, c.cache_key) for i, c in enumerate(bundle.chunks)]
+        for at, path, sha256, key in entries:
+            if sha256 != manifest.files[path] or key != cache_key(sha256):
+                raise _field_error(where, at, f"gives '{path}' a sha256 or cache_key that 'files' does not")
 
 
 def runtime_index(manifest: Manifest) -> bytes:

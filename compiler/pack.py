@@ -29,7 +29,7 @@ import json
 import os
 import stat
 import struct
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import zstandard
 
@@ -107,7 +107,7 @@ def _tar_members(prefix: str, files) -> list[tuple[str, bytes]]:
 
 
 def _directories(prefix: str, files) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for path, _ in files:
         parts = f"{prefix}/{path}".split("/")[:-1]
         found.update("/".join(parts[: i + 1]) for i in range(len(parts)))
@@ -402,7 +402,8 @@ class TarReader:
         return self.archive.error(f"archive {message}")
 
     def _parse(self, view: memoryview) -> tuple[list[Member], int]:
-        members, position = [], 0
+        members: list[Member] = []
+        position = 0
         self._need = BLOCK
         while len(view) - position >= BLOCK:
             if view[position: position + BLOCK] == ZERO_BLOCK:

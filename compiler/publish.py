@@ -30,10 +30,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .errors import OutputError, Span
 from .layout import ARCHIVE_SUFFIX, MANIFEST_NAME, RUNTIME_INDEX, safe_release_path

@@ -35,11 +35,19 @@ import hashlib
 import json
 import os
 import stat
-from typing import Any, Mapping, NamedTuple, TypedDict
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Self, TypedDict
 
 from .errors import ReleaseError, Span
-from .layout import (ARCHIVE_SUFFIX, MANIFEST_NAME, MAX_FILE_BYTES, MAX_MEMBERS, RUNTIME_INDEX,
-                     RUNTIME_INDEX_SCHEMA, safe_release_path)
+from .layout import (
+    ARCHIVE_SUFFIX,
+    MANIFEST_NAME,
+    MAX_FILE_BYTES,
+    MAX_MEMBERS,
+    RUNTIME_INDEX,
+    RUNTIME_INDEX_SCHEMA,
+    safe_release_path,
+)
 from .pack import Archive
 
 __all__ = ["CACHE_MIN_TOKENS", "ChunkRef", "ChunkText", "Context", "Release", "ReleaseError", "Segment",
@@ -171,7 +179,7 @@ class Release:
     def close(self) -> None:
         self._store.close()
 
-    def __enter__(self) -> Release:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from tokeffc.cli import main
 from tokeffc.emit import dump_json
-from tokeffc.manifest import RUNTIME_INDEX, cache_key, read_manifest, runtime_index
+from tokeffc.layout import RUNTIME_INDEX
+from tokeffc.manifest import cache_key, read_manifest, runtime_index
 from tokeffc.pack import pack_archive
 
 MANIFEST = "manifest.json"

@@ -117,8 +117,8 @@ def test_two_writers_into_one_folder_take_turns(tmp_path, releases):
     for line in log.read_text().splitlines():
         pid, _, stamp = line.split()
         spans.setdefault(pid, []).append(float(stamp))
-    (a_start, a_end), (b_start, b_end) = sorted((min(s), max(s)) for s in spans.values())
-    assert a_end < b_start  # one writer's steps all came before the other's
+    (_, first_end), (second_start, _) = sorted((min(s), max(s)) for s in spans.values())
+    assert first_end < second_start  # one writer's steps all came before the other's
 
 
 def test_stale_staging_is_removed_and_a_dangling_journal_dropped(tmp_path, releases):
@@ -182,7 +182,7 @@ def test_a_write_that_fails_midway_leaves_the_previous_release(tmp_path):
     before = snapshot(out)
     done = subprocess.run([sys.executable, "-m", "tokeffc.cli", "build", str(EXAMPLE), "-o", str(out),
                            "--release-version", "2.3.1"], capture_output=True, text=True, cwd=REPO,
-                          preexec_fn=_no_bigger_files, timeout=120)
+                          preexec_fn=_no_bigger_files, timeout=120, check=False)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 5 and len(lines) == 1 and "File too large" in lines[0] and str(out) in lines[0], lines
     assert snapshot(out) == before and leftovers(out) == []

@@ -84,7 +84,7 @@ def test_tampered_bundle_in_folder_is_refused_when_read(built):
 
 
 def test_tampered_chunk_in_archive_is_refused(built, tmp_path):
-    _, folder, archive = built
+    _, folder, _ = built
     chunk = next((folder / "chunks").rglob("*.md"))
     chunk.write_text("tampered\n")
     from tokeffc.pack import pack_archive

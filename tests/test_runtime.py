@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from releases import MANIFEST, assert_refused, inspect, read_folder, reseal, write_folder
+from releases import MANIFEST, assert_refused, inspect, reseal, write_folder
 from tokeffc.layout import RUNTIME_INDEX
 from tokeffc.manifest import Manifest
 from tokeffc.pipeline import build_release, compile_framework
@@ -80,7 +80,7 @@ def test_a_closed_release_reads_nothing_more(built, which):
         release.context("task", tier="minimal")
     assert release.context("task", tier="minimal").tier == "minimal"  # already read
     with pytest.raises(ReleaseError, match="closed"):
-        release.release_id  # manifest.json, not read yet
+        _ = release.release_id  # manifest.json, not read yet
 
 
 def test_pinned_release_id(folder):
@@ -149,7 +149,7 @@ def test_a_manifest_over_the_cap_is_refused_unread(folder):
         handle.truncate(600 << 20)  # sparse: 600 MB that a reader would have to hold
     limit = 512 << 20
     done = subprocess.run([sys.executable, "-m", "tokeffc.cli", "inspect", str(folder)], capture_output=True,
-                          text=True, timeout=60, cwd=REPO,
+                          text=True, timeout=60, cwd=REPO, check=False,
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 3 and len(lines) == 1 and "over the 67,108,864-byte limit" in lines[0], lines
@@ -205,7 +205,7 @@ def test_a_bundle_too_short_to_cache_gets_no_breakpoint(built):
 
 def test_a_bundle_with_all_three_parts(built):
     context = Release.open(built[1]).context("feature", tier="full")
-    core, modules, command = context.segments
+    core, modules, _ = context.segments
     assert all(part.bytes for part in context.segments) and core.tokens < 1024 <= core.tokens + modules.tokens
     blocks = context.system_blocks("claude-sonnet-4-5-20250929")
     text_blocks(blocks)
@@ -391,3 +391,40 @@ def test_mutated_manifests_never_crash(files, mutable, data):
             release.context(command, tier=release.tiers[-1]).system_blocks()
     except ReleaseError:
         pass
+
+
+def _edit(change):
+    def edited(manifest: dict) -> bytes:
+        change(manifest)
+        return json.dumps(manifest).encode()
+    return edited
+
+
+MANIFEST_CASES = {
+    "not-json": (lambda m: b"{\"schema\": ", "is not valid JSON"),
+    "not-utf8": (lambda m: b"\xff\xfe{}", "is not valid JSON"),
+    "not-an-object": (lambda m: b"[1, 2]", "is not a JSON object"),
+    "another-schema": (_edit(lambda m: m.update(schema="tokeffc.manifest/9")), "manifest schema is"),
+    "schema-tagged-but-empty": (lambda m: b'{"schema": "tokeffc.manifest/1"}', "'framework' is missing"),
+    "missing-key": (_edit(lambda m: m.pop("tiers")), "'tiers' is missing"),
+    "wrong-type": (_edit(lambda m: m["bundles"][0].update(tokens="many")), "'bundles[0].tokens' must be an integer"),
+    "list-for-object": (_edit(lambda m: m.update(tiers=["minimal"])), "'tiers' must be an object"),
+    "nested-too-deep": (lambda m: b'{"schema": "tokeffc.manifest/1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                        "is not valid JSON"),
+    "meta-nested-too-deep": (_edit(lambda m: next(iter(m["commands"].values())).update(
+        meta={"a": [[[[[[[[[[["deep"]]]]]]]]]]]})), "nests deeper than"),
+    "tier-not-in-tiers": (_edit(lambda m: m["bundles"][0].update(tier="huge")), "names tier 'huge'"),
+    "path-outside-the-release": (_edit(lambda m: m["files"].update({"../../etc/passwd": "0" * 64})),
+                                 "not a plain path inside the release"),
+    "bundle-sha-not-its-file": (_edit(lambda m: m["bundles"][0].update(sha256="0" * 64)),
+                                "a sha256 or cache_key that 'files' does not"),
+    "bundle-not-listed": (_edit(lambda m: m["bundles"][0].update(path="bundles/nowhere.md")),
+                          "names 'bundles/nowhere.md', which 'files' does not list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MANIFEST_CASES))
+def test_bad_manifests_are_one_exit_3_line(files, tmp_path, case):
+    change, match = MANIFEST_CASES[case]
+    folder = write_folder(tmp_path / "r", {**files, MANIFEST: change(json.loads(files[MANIFEST]))})
+    assert_refused(inspect(folder), str(folder / MANIFEST), match)
