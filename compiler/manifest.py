@@ -15,7 +15,7 @@ import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Callable, Mapping, Union
 
 from .errors import ReleaseError, Span
 from .layout import MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX_SCHEMA, safe_release_path
@@ -249,61 +249,109 @@ def read_manifest(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
 
 def from_data(cls: type, value: Any, where: str, path: str = "") -> Any:
     """Build record ``cls`` from JSON data, checking every field; unknown keys are refused."""
-    hints = _hints(cls)
-    if not isinstance(value, dict):
-        raise _field_error(where, path or cls.__name__, "must be an object")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(value) - names)
-    if unknown:
-        raise _field_error(where, _join(path, unknown[0]), "is not a field of this schema")
-    values = {}
-    for f in dataclasses.fields(cls):
-        key = _join(path, f.name)
-        if f.name in value:
-            values[f.name] = _decode(hints[f.name], value[f.name], where, key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _field_error(where, key, "is missing")
-    return cls(**values)
+    return _decoder(cls)(value, where, (path,) if path else ())
 
 
-def _decode(tp: Any, value: Any, where: str, path: str) -> Any:
+# A decoder checks and converts one JSON value: (value, where, path) -> record. Built once per type, so
+# that reading a manifest costs a few calls per value; ``path`` is a tuple of keys and indices, joined
+# into "bundles[3].tokens" only for an error.
+Decoder = Callable[[Any, str, tuple], Any]
+
+
+def _decoder(tp: Any) -> Decoder:
+    cached = _DECODERS.get(tp)
+    if cached is None:
+        cached = _DECODERS[tp] = _make_decoder(tp)
+    return cached
+
+
+_DECODERS: dict[Any, Decoder] = {}
+
+
+def _make_decoder(tp: Any) -> Decoder:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
-        return _json_value(value, where, path, 0)
+        return lambda value, where, path: _json_value(value, where, path, 0)
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _decode(inner[0], value, where, path)
+        return _optional_decoder(_decoder(next(a for a in args if a is not type(None))), type(None) in args)
     if dataclasses.is_dataclass(tp):
-        return from_data(typing.cast(type, tp), value, where, path)
+        return _record_decoder(typing.cast(type, tp))
     if origin is tuple:
-        if not isinstance(value, list):
-            raise _field_error(where, path, "must be a list")
-        return tuple(_decode(args[0], item, where, f"{path}[{i}]") for i, item in enumerate(value))
+        return _tuple_decoder(_decoder(args[0]))
     if origin in (Mapping, dict, typing.Mapping) or getattr(origin, "__name__", "") == "Mapping":
+        return _mapping_decoder(_decoder(args[1]))
+    return _scalar_decoder(tp)
+
+
+def _optional_decoder(inner: Decoder, optional: bool) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        return None if value is None and optional else inner(value, where, path)
+    return decode
+
+
+def _record_decoder(cls: type) -> Decoder:
+    hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
+    fields = [(f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+              for f in dataclasses.fields(cls)]
+    names = frozenset(name for name, _ in fields)
+
+    def decode(value: Any, where: str, path: tuple) -> Any:
         if not isinstance(value, dict):
-            raise _field_error(where, path, "must be an object")
-        return {key: _decode(args[1], item, where, f"{path}.{key}") for key, item in value.items()}
-    return _scalar(tp, value, where, path)
+            raise _field_error(where, _render(path) or cls.__name__, "must be an object")
+        if not names.issuperset(value):
+            raise _field_error(where, _render((*path, sorted(set(value) - names)[0])), "is not a field of this schema")
+        values = {}
+        for name, required in fields:
+            if name in value:
+                values[name] = _decoder(hints[name])(value[name], where, (*path, name))
+            elif required:
+                raise _field_error(where, _render((*path, name)), "is missing")
+        return cls(**values)
+    return decode
 
 
-def _scalar(tp: type, value: Any, where: str, path: str) -> Any:
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise _field_error(where, path, "must be an integer")
-    if not isinstance(value, tp):
-        raise _field_error(where, path, f"must be a {_TYPE_WORDS.get(tp, tp.__name__)}")
-    return value
+def _tuple_decoder(item: Decoder) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        if not isinstance(value, list):
+            raise _field_error(where, _render(path), "must be a list")
+        return tuple([item(element, where, (*path, i)) for i, element in enumerate(value)])
+    return decode
 
 
-_TYPE_WORDS = {str: "string", bool: "boolean", float: "number", int: "integer"}
+def _mapping_decoder(item: Decoder) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        if not isinstance(value, dict):
+            raise _field_error(where, _render(path), "must be an object")
+        return {key: item(element, where, (*path, key)) for key, element in value.items()}
+    return decode
 
 
-def _json_value(value: Any, where: str, path: str, depth: int) -> Any:
+def _scalar_decoder(tp: type) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        if type(value) is tp:  # the common case, and never a bool for an int
+            return value
+        if tp is float and type(value) is int:
+            return float(value)
+        if tp is not int and tp is not float and isinstance(value, tp):
+            return value
+        raise _field_error(where, _render(path), f"must be {_TYPE_WORDS.get(tp, 'a ' + tp.__name__)}")
+    return decode
+
+
+_TYPE_WORDS = {str: "a string", bool: "a boolean", float: "a number", int: "an integer"}
+
+
+def _render(path: tuple) -> str:
+    """("bundles", 3, "tokens") as "bundles[3].tokens"."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _json_value(value: Any, where: str, path: tuple, depth: int) -> Any:
     if depth > MAX_META_DEPTH:
-        raise _field_error(where, path, f"nests deeper than {MAX_META_DEPTH} levels")
+        raise _field_error(where, _render(path), f"nests deeper than {MAX_META_DEPTH} levels")
     if isinstance(value, list):
         return [_json_value(v, where, path, depth + 1) for v in value]
     if isinstance(value, dict):
@@ -427,20 +475,6 @@ def _upgrade_v1(raw: dict, where: str) -> dict:
         }
     except (AttributeError, TypeError):
         raise _error(where, "manifest.json (schema tokeffc.manifest/1) is malformed", "rebuild the release") from None
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    cached = _HINTS.get(cls)
-    if cached is None:
-        cached = _HINTS[cls] = typing.get_type_hints(cls, vars(sys.modules[__name__]))
-    return cached
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
 
 
 def _short(exc: Exception) -> str:

@@ -55,7 +55,6 @@ STEP = 256  # compressed bytes per step when a frame's size is unknown: one step
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 RECORD = 20 * BLOCK  # tar pads the archive to a whole record
-ZSTD_MAGIC = 0xFD2FB528
 PAX_IGNORED = frozenset({"mtime", "atime", "ctime", "uid", "gid", "uname", "gname"})
 KINDS = {b"1": "a hard link", b"2": "a symlink", b"3": "a character device", b"4": "a block device",
          b"6": "a fifo", b"7": "a contiguous file", b"g": "a global pax header", b"L": "a GNU long name",
@@ -80,6 +79,8 @@ class Member(NamedTuple):
 
 def pack_archive(prefix: str, files: tuple[tuple[str, bytes], ...], solo: tuple[str, ...] = ()) -> bytes:
     """The ``.tokb`` of ``files`` under ``prefix``; the paths in ``solo`` get zstd frames of their own."""
+    if not files:
+        raise ValueError("a release holds at least its manifest")
     members = _tar_members(prefix, files)
     groups = _group(members, {f"{prefix}/{path}" for path in solo})
     groups[-1] = (groups[-1][0], groups[-1][1] + _tar_end(sum(len(m) for _, m in members)))
@@ -302,7 +303,8 @@ def _inflate_frame(frame: bytes, size: int, archive: Archive) -> bytes:
     try:
         declared = zstandard.frame_content_size(frame)
         if declared != size:
-            raise archive.error(f"a frame declares {declared:,} bytes where its seek table says {size:,}")
+            raise archive.error(f"a frame declares {declared:,} bytes where its seek table says {size:,}" if declared >= 0
+                                else "a frame does not declare its size, as every frame tokeffc writes does")
         return zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).decompress(frame, allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise archive.error(f"archive is truncated or damaged ({exc})") from None
