@@ -10,7 +10,6 @@ from . import __version__
 from .assemble import Bundle, Chunk
 from .budgets import BudgetCheck
 from .graph import Framework
-from .layout import RUNTIME_INDEX
 from .manifest import read_manifest, runtime_index
 from .rendering import Renderer
 
@@ -39,8 +38,9 @@ def emit_release(framework: Framework, renderer: Renderer, bundles: tuple[Bundle
     for chunk in _all_chunks(bundles):
         files[chunk.file] = chunk.content.data
     manifest = build_manifest(framework, renderer, bundles, checks, passes, files)
-    files[RUNTIME_INDEX] = runtime_index(read_manifest(dump_json(manifest)))  # typed /1 until emit builds a Manifest
-    manifest["files"][RUNTIME_INDEX] = hashlib.sha256(files[RUNTIME_INDEX]).hexdigest()
+    index = runtime_index(read_manifest(dump_json(manifest)))  # through the typed /1 until emit builds a Manifest
+    files.update(index)
+    manifest["files"].update((path, hashlib.sha256(data).hexdigest()) for path, data in index.items())
     files[MANIFEST_NAME] = dump_json(manifest)
     return ReleaseFiles(tuple(sorted(files.items())))
 

@@ -6,7 +6,8 @@ Standard library only, and nothing heavy: ``tokeffc.runtime`` imports it.
 from __future__ import annotations
 
 MANIFEST_NAME = "manifest.json"
-RUNTIME_INDEX = "runtime-index.jsonl"  # derived from the manifest by tokeffc.manifest.runtime_index
+RUNTIME_INDEX = "runtime-index.json"  # derived from the manifest by tokeffc.manifest.runtime_index ...
+RUNTIME_SHARDS = "runtime-index"  # ... with its records in shards: runtime-index/0000.jsonl, ...
 RUNTIME_INDEX_SCHEMA = "tokeffc.runtime-index/1"
 ARCHIVE_SUFFIX = ".tokb"
 MAX_FILE_BYTES = 64 << 20  # any one file of a release, manifest.json included; larger is refused unread

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Union
 
 from .errors import ReleaseError, Span
-from .layout import MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX_SCHEMA, safe_release_path
+from .layout import (MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX, RUNTIME_INDEX_SCHEMA, RUNTIME_SHARDS,
+                     safe_release_path)
 
 SCHEMA = "tokeffc.manifest/2"
 OLD_SCHEMAS = ("tokeffc.manifest/1",)
@@ -384,28 +385,46 @@ def _check_digests(manifest: Manifest, where: str) -> None:
                 raise _field_error(where, at, f"gives '{path}' a sha256 or cache_key that 'files' does not")
 
 
-def runtime_index(manifest: Manifest) -> bytes:
-    """The index ``tokeffc.runtime`` reads instead of the manifest: JSON Lines, parsed one line at a time.
+SHARD_TARGET = 64 << 10  # bytes of records per shard: the runtime reads (and hashes) one shard per command
 
-    Line 1, the header: ``{"schema", "framework", "version", "tiers": [names, smallest first],
-    "commands": {id: [offset, length]}, "modules": [offset, length]}``; offsets count bytes from the
-    start of line 2. Then one line per command, ``{"command": id, "bundles": {tier: {"path",
-    "sha256", "tokens", "segments": [[part, bytes, tokens]], "chunks": [[id, path, sha256, tokens,
-    load, when]]}}}``, and last one line ``{"modules": {id: {"file", "when", "texts": [[path, sha256,
-    tokens, [tiers]]]}}}`` for the modules offered as chunks. Every sha256 is the one ``files`` gives.
-    Derived from the manifest alone (its own ``files`` entry left out), so ``Release.verify`` can
-    derive it again and compare bytes.
+
+def runtime_index(manifest: Manifest) -> dict[str, bytes]:
+    """The files ``tokeffc.runtime`` reads instead of the manifest: a header, and records in shards.
+
+    ``runtime-index.json``, the header: ``{"schema", "framework", "version", "tiers": [names,
+    smallest first], "shards": {path: sha256}, "commands": {id: [shard, offset, length]}, "modules":
+    [shard, offset, length]}``. The shards ``runtime-index/NNNN.jsonl`` hold one record a line, about
+    SHARD_TARGET bytes each: a command's ``{"command": id, "bundles": {tier: {"path", "sha256",
+    "tokens", "segments": [[part, bytes, tokens]], "chunks": [[id, path, sha256, tokens, load,
+    when]]}}}``, and ``{"modules": {id: {"file", "when", "texts": [[path, sha256, tokens, [tiers]]]}}}``
+    for the modules offered as chunks. Every sha256 is the one ``files`` gives. So the runtime reads a
+    small header at open and one shard per command, whatever the release's size. Derived from the
+    manifest alone (the index's own ``files`` entries are not used), so ``Release.verify`` derives it
+    again and compares bytes.
     """
     commands = sorted({bundle.command for bundle in manifest.bundles})
     records = [_compact({"command": c, "bundles": _command_bundles(manifest, c)}) for c in commands]
     records.append(_compact({"modules": _index_modules(manifest)}))
-    offsets, position = [], 0
-    for record in records:
-        offsets.append([position, len(record)])
-        position += len(record) + 1
+    shards, places = _shards(records)
     header = {"schema": RUNTIME_INDEX_SCHEMA, "framework": manifest.framework, "version": manifest.version,
-              "tiers": list(manifest.tier_names), "commands": dict(zip(commands, offsets)), "modules": offsets[-1]}
-    return b"\n".join([_compact(header), *records]) + b"\n"
+              "tiers": list(manifest.tier_names), "shards": {p: hashlib.sha256(d).hexdigest() for p, d in shards.items()},
+              "commands": dict(zip(commands, places)), "modules": places[-1]}
+    return {RUNTIME_INDEX: _compact(header) + b"\n", **shards}
+
+
+def _shards(records: list[bytes]) -> tuple[dict[str, bytes], list[list[Any]]]:
+    """Records packed in order into shards of about SHARD_TARGET bytes; each record's [shard, offset, length]."""
+    shards: list[list[bytes]] = [[]]
+    sizes, places = [0], []
+    for record in records:
+        if sizes[-1] >= SHARD_TARGET:
+            shards.append([])
+            sizes.append(0)
+        places.append([len(shards) - 1, sizes[-1], len(record)])
+        shards[-1].append(record + b"\n")
+        sizes[-1] += len(record) + 1
+    names = [f"{RUNTIME_SHARDS}/{number:04d}.jsonl" for number in range(len(shards))]
+    return {name: b"".join(lines) for name, lines in zip(names, shards)}, [[names[n], o, ln] for n, o, ln in places]
 
 
 def _compact(data: Any) -> bytes:

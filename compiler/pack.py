@@ -24,12 +24,9 @@ duplicates, and nothing after the frames or after the tar's end. Every failure i
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import stat
-import struct
-from typing import NamedTuple
 
 import zstandard
 
@@ -61,17 +58,25 @@ KINDS = {b"1": "a hard link", b"2": "a symlink", b"3": "a character device", b"4
          b"K": "a GNU long link", b"S": "a sparse file"}
 
 
-class Frame(NamedTuple):
-    offset: int  # in the .tokb
-    size: int  # compressed bytes
-    tar_size: int  # bytes it decompresses to
-    first: str  # the name of its first tar member
+class Frame:
+    """A zstd frame of the tar stream, as the seek table gives it."""
+
+    __slots__ = ("offset", "size", "tar_size", "first")
+
+    def __init__(self, offset: int, size: int, tar_size: int, first: str):
+        self.offset = offset  # in the .tokb
+        self.size = size  # compressed bytes
+        self.tar_size = tar_size  # bytes it decompresses to
+        self.first = first  # the name of its first tar member
 
 
-class Member(NamedTuple):
-    name: str  # full name inside the tar
-    is_dir: bool
-    data: bytes
+class Member:
+    """A file or folder of the tar: its full name, and its bytes."""
+
+    __slots__ = ("name", "is_dir", "data")
+
+    def __init__(self, name: str, is_dir: bool, data: bytes):
+        self.name, self.is_dir, self.data = name, is_dir, data
 
 
 # --- writing -----------------------------------------------------------------------------------------------
@@ -88,7 +93,8 @@ def pack_archive(prefix: str, files: tuple[tuple[str, bytes], ...], solo: tuple[
     frames = [(first, compressor.compress(tar), len(tar)) for first, tar in groups]
     table = {"prefix": prefix, "frames": [[len(data), tar_size, first] for first, data, tar_size in frames]}
     payload = SEEK_TAG + json.dumps(table, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return struct.pack("<II", SEEK_MAGIC, len(payload)) + payload + b"".join(data for _, data, _ in frames)
+    header = SEEK_MAGIC.to_bytes(4, "little") + len(payload).to_bytes(4, "little")
+    return header + payload + b"".join(data for _, data, _ in frames)
 
 
 def _tar_members(prefix: str, files) -> list[tuple[str, bytes]]:
@@ -192,7 +198,7 @@ class Archive:
     # -- through the seek table: one frame at a time
 
     def _frame_member(self, name: str) -> Member | None:
-        index = bisect.bisect_right(self._firsts, name) - 1
+        index = _last_at_or_before(self._firsts, name)
         if index < 0:
             return None
         decoded = self._decoded.get(index)
@@ -224,6 +230,18 @@ class Archive:
         return self._whole
 
 
+def _last_at_or_before(names: list[str], name: str) -> int:
+    """The index of the last of the sorted ``names`` that is ``<= name`` (-1 if none): a binary search."""
+    low, high = 0, len(names)
+    while low < high:
+        middle = (low + high) // 2
+        if names[middle] <= name:
+            low = middle + 1
+        else:
+            high = middle
+    return low - 1
+
+
 def _open_archive(path: str) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -242,9 +260,9 @@ def _open_archive(path: str) -> int:
 def _seek_table(archive: Archive) -> tuple[str, tuple[Frame, ...]]:
     """The seek table, checked against the file's size; no frames for an archive without one."""
     head = archive.pread(8, 0) if archive.size >= 8 else b""
-    if not head or struct.unpack("<II", head)[0] != SEEK_MAGIC:
+    if not head or int.from_bytes(head[:4], "little") != SEEK_MAGIC:
         return "", ()
-    length = struct.unpack("<II", head)[1]
+    length = int.from_bytes(head[4:], "little")
     if length > MAX_SEEK_TABLE or 8 + length > archive.size:
         raise archive.error("archive's seek table is truncated or too large")
     payload = archive.pread(length, 8)

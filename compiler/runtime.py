@@ -11,10 +11,10 @@
 
 Cache keys are content hashes: a cache keyed by them never needs invalidation.
 
-Trust model. ``Release.open`` reads the runtime index (``runtime-index.jsonl``, derived from
+Trust model. ``Release.open`` reads the runtime index's header (``runtime-index.json``, derived from
 ``manifest.json`` by :func:`tokeffc.manifest.runtime_index` and listed with its sha256 in the
-manifest) and, for a ``.tokb``, the archive's seek table; nothing else. Each bundle or chunk is
-read when it is first asked for: through a bounded, whitelisting reader (no symlinks, no names
+manifest) and, for a ``.tokb``, the archive's seek table; nothing else. The header gives the sha256
+of each shard of index records; each shard, bundle or chunk is read when it is first needed: through a bounded, whitelisting reader (no symlinks, no names
 outside the release, size caps), checked against the sha256 the index gives, and decoded as UTF-8,
 before its text is returned. The runtime does not read the manifest on this path, so it does not
 check that the index matches the manifest, and it does not look for files the manifest does not
@@ -31,11 +31,10 @@ only a pinned id catches that.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Self, TypedDict
 
 from .errors import ReleaseError, Span
@@ -167,7 +166,7 @@ class Release:
         source = os.fspath(path)
         store = _open_store(source)
         try:
-            release = cls(store, _Index(_index_bytes(store), store.where(RUNTIME_INDEX)), source)
+            release = cls(store, _open_index(store), source)
             store.check_prefix(release.framework, release.version)
             if release_id is not None:
                 release._pin(release_id)
@@ -196,7 +195,7 @@ class Release:
     @property
     def release_id(self) -> str:
         """The sha256 of ``manifest.json``: the id ``tokeffc build`` prints."""
-        return hashlib.sha256(self._read_manifest_bytes()).hexdigest()
+        return _sha256(self._read_manifest_bytes())
 
     @property
     def manifest(self):
@@ -290,10 +289,7 @@ class Release:
         manifest = read_manifest(data, self._store.where(MANIFEST_NAME))
         _check_listed(manifest, files, self._store)
         _check_texts(manifest, files, self._store)
-        derived = runtime_index(manifest)
-        if files.get(RUNTIME_INDEX, derived) != derived or self._index.data != derived:
-            raise ReleaseError(f"{RUNTIME_INDEX} does not match manifest.json (tampered, or written by another "
-                               "build)", Span(self._store.where(RUNTIME_INDEX)), "rebuild the release")
+        _check_index(runtime_index(manifest), self._index.data, manifest, files, self._store)
         self._store.check_prefix(manifest.framework, manifest.version)
         if self._manifest_bytes is not None and self._manifest_bytes != data:
             raise ReleaseError("manifest.json changed since the release was opened", Span(self._store.where(
@@ -379,17 +375,24 @@ class Release:
 
     def _pin(self, release_id: str) -> None:
         data = self._read_manifest_bytes()
-        if hashlib.sha256(data).hexdigest() != release_id:
-            raise ReleaseError(f"this is release {hashlib.sha256(data).hexdigest()[:16]}, not {release_id[:16]}",
+        if _sha256(data) != release_id:
+            raise ReleaseError(f"this is release {_sha256(data)[:16]}, not {release_id[:16]}",
                                Span(self._store.where(MANIFEST_NAME)), "open the release you pinned")
         try:
             listed = json.loads(data)["files"].get(RUNTIME_INDEX)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise ReleaseError("manifest.json is malformed", Span(self._store.where(MANIFEST_NAME)),
                                "rebuild the release") from None
-        if listed is not None and listed != hashlib.sha256(self._index.data).hexdigest():
+        if listed is not None and listed != _sha256(self._index.data):
             raise ReleaseError(f"{RUNTIME_INDEX} is not the one manifest.json lists (tampered)",
                                Span(self._store.where(RUNTIME_INDEX)), "rebuild the release or fetch it again")
+
+
+def _sha256(data: bytes) -> str:
+    """Imported on first use: loading OpenSSL's hashes is 2 ms of ``import tokeffc.runtime`` otherwise."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def _splits_cleanly(data: bytes, segments: tuple[Segment, ...]) -> bool:
@@ -402,18 +405,21 @@ def _splits_cleanly(data: bytes, segments: tuple[Segment, ...]) -> bool:
     return position == len(data)
 
 
-def _verified_text(store: _Store, path: str, sha256: str) -> str:
+def _verified_bytes(store: _Store, path: str, sha256: str) -> bytes:
     data = store.read(path)
-    where = Span(store.where(path))
     if data is None:
-        raise ReleaseError(f"missing file '{path}'", where, "rebuild the release")
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise ReleaseError(f"'{path}' does not match its sha256 in the manifest (tampered or damaged)", where,
-                           "rebuild the release or fetch it again")
+        raise ReleaseError(f"missing file '{path}'", Span(store.where(path)), "rebuild the release")
+    if _sha256(data) != sha256:
+        raise ReleaseError(f"'{path}' does not match its sha256 in the manifest (tampered or damaged)",
+                           Span(store.where(path)), "rebuild the release or fetch it again")
+    return data
+
+
+def _verified_text(store: _Store, path: str, sha256: str) -> str:
     try:
-        return data.decode("utf-8")
+        return _verified_bytes(store, path, sha256).decode("utf-8")
     except UnicodeDecodeError:
-        raise ReleaseError(f"'{path}' is not valid UTF-8", where, "rebuild the release") from None
+        raise ReleaseError(f"'{path}' is not valid UTF-8", Span(store.where(path)), "rebuild the release") from None
 
 
 def _check_listed(manifest, files: dict[str, bytes], store: _Store) -> None:
@@ -427,9 +433,19 @@ def _check_listed(manifest, files: dict[str, bytes], store: _Store) -> None:
         data = files.get(name)
         if data is None:
             raise ReleaseError(f"missing file '{name}'", Span(store.where(name)), "rebuild the release")
-        if hashlib.sha256(data).hexdigest() != digest:
+        if _sha256(data) != digest:
             raise ReleaseError(f"'{name}' does not match its sha256 in the manifest (tampered or damaged)",
                                Span(store.where(name)), "rebuild the release or fetch it again")
+
+
+def _check_index(derived: dict[str, bytes], opened: bytes, manifest, files: dict[str, bytes], store: _Store) -> None:
+    """The index files are all listed or none is (tokeffc 0.1), and they are the ones derived from the manifest."""
+    listed = [path for path in derived if path in manifest.files]
+    wrong = [path for path in listed if files[path] != derived[path]]
+    if listed and len(listed) != len(derived) or wrong or opened != derived[RUNTIME_INDEX]:
+        name = wrong[0] if wrong else RUNTIME_INDEX
+        raise ReleaseError(f"{name} does not match manifest.json (tampered, or written by another build)",
+                           Span(store.where(name)), "rebuild the release")
 
 
 def _check_texts(manifest, files: dict[str, bytes], store: _Store) -> None:
@@ -444,65 +460,69 @@ def _check_texts(manifest, files: dict[str, bytes], store: _Store) -> None:
 # --- the index ---------------------------------------------------------------------------------------------
 
 
-class _Chunk(NamedTuple):
-    id: str
-    path: str
-    sha256: str
-    tokens: int
-    load: str
-    when: str
+# The index's records, checked as they are parsed. Plain slotted classes: a NamedTuple class costs 60 µs
+# to create, and these four would add a quarter of a millisecond to ``import tokeffc.runtime``.
 
 
-class _Bundle(NamedTuple):
-    path: str
-    sha256: str
-    tokens: int
-    segments: tuple[tuple[str, int, int], ...]
-    chunks: tuple[_Chunk, ...]
+class _Chunk:
+    __slots__ = ("id", "path", "sha256", "tokens", "load", "when")
+
+    def __init__(self, id: str, path: str, sha256: str, tokens: int, load: str, when: str):
+        self.id, self.path, self.sha256, self.tokens, self.load, self.when = id, path, sha256, tokens, load, when
 
 
-class _Text(NamedTuple):
-    path: str
-    sha256: str
-    tokens: int
-    tiers: tuple[str, ...]
+class _Bundle:
+    __slots__ = ("path", "sha256", "tokens", "segments", "chunks")
+
+    def __init__(self, path: str, sha256: str, tokens: int, segments: tuple[tuple[str, int, int], ...],
+                 chunks: tuple[_Chunk, ...]):
+        self.path, self.sha256, self.tokens, self.segments, self.chunks = path, sha256, tokens, segments, chunks
 
 
-class _Module(NamedTuple):
-    file: str | None
-    when: str
-    texts: tuple[_Text, ...]
+class _Text:
+    __slots__ = ("path", "sha256", "tokens", "tiers")
+
+    def __init__(self, path: str, sha256: str, tokens: int, tiers: tuple[str, ...]):
+        self.path, self.sha256, self.tokens, self.tiers = path, sha256, tokens, tiers
+
+
+class _Module:
+    __slots__ = ("file", "when", "texts")
+
+    def __init__(self, file: str | None, when: str, texts: tuple[_Text, ...]):
+        self.file, self.when, self.texts = file, when, texts
+
+
+ShardReader = Callable[[str, str], bytes]  # (path, sha256) -> the shard's bytes, verified
 
 
 class _Index:
-    """``runtime-index.jsonl``: its header parsed at open; a command's line when first asked for."""
+    """``runtime-index.json``, parsed at open; a command's record (in one shard) when first asked for."""
 
-    def __init__(self, data: bytes, where: str):
-        self.data, self.where = data, where
-        newline = data.find(b"\n")
-        self.body = newline + 1
-        if newline < 0:
-            raise self.malformed("it has no header line")
+    def __init__(self, data: bytes, where: str, read_shard: ShardReader):
+        self.data, self.where, self._read_shard = data, where, read_shard
         try:
-            header = json.loads(data[:newline])
+            header = json.loads(data)
             if header["schema"] != RUNTIME_INDEX_SCHEMA:
                 raise ValueError(f"schema is {header['schema']!r}, not {RUNTIME_INDEX_SCHEMA}")
             self.framework, self.version = _str(header["framework"]), _str(header["version"])
             self.tiers = tuple(_str(t) for t in header["tiers"])
-            self.offsets = {_str(c): _span(v) for c, v in header["commands"].items()}
-            self.modules_at = _span(header["modules"])
+            self.shards = {_path(p): _sha(d) for p, d in header["shards"].items()}
+            self.places = {_str(c): self._place(v) for c, v in header["commands"].items()}
+            self.modules_at = self._place(header["modules"])
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise self.malformed(f"its header is malformed ({exc})") from None
         if not self.tiers or len(set(self.tiers)) != len(self.tiers):
             raise self.malformed("its tiers are empty or repeated")
-        self.command_names = tuple(sorted(self.offsets))
+        self.command_names = tuple(sorted(self.places))
+        self._loaded: dict[str, bytes] = {}
         self._commands: dict[str, dict[str, _Bundle]] = {}
         self._modules: dict[str, _Module] | None = None
 
     def command(self, name: str) -> dict[str, _Bundle] | None:
         found = self._commands.get(name)
-        if found is None and name in self.offsets:
-            record = self._record(self.offsets[name], f"command '{name}'")
+        if found is None and name in self.places:
+            record = self._record(self.places[name], f"command '{name}'")
             found = self._commands[name] = self._parse(f"command '{name}'", _bundles, record, self.tiers)
         return found
 
@@ -516,15 +536,24 @@ class _Index:
         return ReleaseError(f"{RUNTIME_INDEX} is malformed: {problem}", Span(self.where),
                             "rebuild the release with 'tokeffc build'")
 
-    def _record(self, span: tuple[int, int], what: str) -> Any:
-        start, length = self.body + span[0], span[1]
-        line = self.data[start: start + length]
-        if len(line) != length or self.data[start + length: start + length + 1] != b"\n":
-            raise self.malformed(f"the line of {what} is not where its header says")
+    def _place(self, value: Any) -> tuple[str, int, int]:
+        shard, start, length = value
+        if shard not in self.shards:
+            raise ValueError(f"'{shard:.60}' is not one of its shards")
+        return shard, _count(start), _count(length)
+
+    def _record(self, place: tuple[str, int, int], what: str) -> Any:
+        shard, start, length = place
+        data = self._loaded.get(shard)
+        if data is None:
+            data = self._loaded[shard] = self._read_shard(shard, self.shards[shard])
+        line = data[start: start + length]
+        if len(line) != length or data[start + length: start + length + 1] != b"\n":
+            raise self.malformed(f"the record of {what} is not where its header says")
         try:
             return json.loads(line)
         except (ValueError, RecursionError) as exc:
-            raise self.malformed(f"the line of {what} is not JSON ({exc})") from None
+            raise self.malformed(f"the record of {what} is not JSON ({exc})") from None
 
     def _parse(self, what: str, parse, *args):
         try:
@@ -576,11 +605,6 @@ def _count(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise TypeError(f"{value!r:.40} is not a count")
     return value
-
-
-def _span(value: Any) -> tuple[int, int]:
-    start, length = value
-    return _count(start), _count(length)
 
 
 # --- where the files come from -----------------------------------------------------------------------------
@@ -745,15 +769,16 @@ def _open_store(source: str) -> _Store:
                        "pass a .tokb, a release folder or its manifest.json")
 
 
-def _index_bytes(store: _Store) -> bytes:
+def _open_index(store: _Store) -> _Index:
     """The runtime index; a release written before it had one gets it derived from its manifest."""
     data = store.read(RUNTIME_INDEX)
     if data is not None:
-        return data
+        return _Index(data, store.where(RUNTIME_INDEX), lambda path, sha256: _verified_bytes(store, path, sha256))
     from .manifest import read_manifest, runtime_index
 
     manifest = store.read(MANIFEST_NAME)
     if manifest is None:
         raise ReleaseError("not a release: no manifest.json", Span(store.where(MANIFEST_NAME)),
                            "pass a .tokb, a release folder or its manifest.json")
-    return runtime_index(read_manifest(manifest, store.where(MANIFEST_NAME)))
+    derived = runtime_index(read_manifest(manifest, store.where(MANIFEST_NAME)))
+    return _Index(derived[RUNTIME_INDEX], store.where(MANIFEST_NAME), lambda path, sha256: derived[path])

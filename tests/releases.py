@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tokeffc.cli import main
 from tokeffc.emit import dump_json
-from tokeffc.layout import RUNTIME_INDEX
+from tokeffc.layout import RUNTIME_INDEX, RUNTIME_SHARDS
 from tokeffc.manifest import cache_key, read_manifest, runtime_index
 from tokeffc.pack import pack_archive
 
@@ -34,7 +34,7 @@ def write_folder(folder: Path, files: dict[str, bytes]) -> Path:
 
 def reseal(files: dict[str, bytes], index: bool = True) -> dict[str, bytes]:
     """``files`` with manifest.json's hashes (files, bundles, chunks) and the runtime index made consistent."""
-    files = {k: v for k, v in files.items() if k != RUNTIME_INDEX}
+    files = without_index(files)
     manifest = json.loads(files[MANIFEST])
     manifest["files"] = {p: hashlib.sha256(d).hexdigest() for p, d in sorted(files.items()) if p != MANIFEST}
     for bundle in manifest["bundles"]:
@@ -42,10 +42,20 @@ def reseal(files: dict[str, bytes], index: bool = True) -> dict[str, bytes]:
             entry["sha256"] = manifest["files"][entry["path"]]
             entry["cache_key"] = cache_key(entry["sha256"])
     if index:
-        files[RUNTIME_INDEX] = runtime_index(read_manifest(dump_json(manifest)))
-        manifest["files"][RUNTIME_INDEX] = hashlib.sha256(files[RUNTIME_INDEX]).hexdigest()
+        derived = runtime_index(read_manifest(dump_json(manifest)))
+        files.update(derived)
+        manifest["files"].update((path, hashlib.sha256(data).hexdigest()) for path, data in derived.items())
     files[MANIFEST] = dump_json(manifest)
     return files
+
+
+def without_index(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in files.items() if k != RUNTIME_INDEX and not k.startswith(RUNTIME_SHARDS + "/")}
+
+
+def shard_of(files: dict[str, bytes], command: str) -> str:
+    """The index shard that holds ``command``'s record."""
+    return json.loads(files[RUNTIME_INDEX])["commands"][command][0]
 
 
 def tokb(files: dict[str, bytes], prefix: str = "forge/2.3.0") -> bytes:

@@ -102,7 +102,7 @@ def test_frames_split_at_member_boundaries_with_solo_files(files):
     length = struct.unpack_from("<I", blob, 4)[0]
     table = json.loads(blob[8 + len(pack.SEEK_TAG): 8 + length])
     firsts = [first for _, _, first in table["frames"]]
-    assert f"{PREFIX}/{MANIFEST}" in firsts and f"{PREFIX}/runtime-index.jsonl" in firsts
+    assert f"{PREFIX}/{MANIFEST}" in firsts and f"{PREFIX}/runtime-index.json" in firsts
     assert firsts == sorted(firsts)
 
 
@@ -188,7 +188,7 @@ CASES = {
     "missing-file": (lambda f: tokb({k: v for k, v in f.items() if k != "bundles/task/full.md"}),
                      "missing file 'bundles/task/full.md'"),
     "prefix-not-the-release": (lambda f: tokb(f, prefix="other/9.9.9"), "archive holds 'other/9.9.9/'"),
-    "index-not-from-the-manifest": (lambda f: tokb(_reindexed(f)), "runtime-index.jsonl does not match"),
+    "index-not-from-the-manifest": (lambda f: tokb(_reindexed(f)), "runtime-index.json does not match"),
 }
 
 
@@ -199,9 +199,9 @@ def legacy(tar_entries) -> bytes:
 def _reindexed(files: dict[str, bytes]) -> dict[str, bytes]:
     """A consistent release whose index was edited and re-listed: only the derivation check sees it."""
     forged = dict(files)
-    forged["runtime-index.jsonl"] = files["runtime-index.jsonl"].replace(b'"tokens":', b'"tokens": ', 1)
+    forged["runtime-index.json"] = files["runtime-index.json"].replace(b'"tiers":', b'"tiers": ', 1)
     manifest = json.loads(files[MANIFEST])
-    manifest["files"]["runtime-index.jsonl"] = __import__("hashlib").sha256(forged["runtime-index.jsonl"]).hexdigest()
+    manifest["files"]["runtime-index.json"] = __import__("hashlib").sha256(forged["runtime-index.json"]).hexdigest()
     forged[MANIFEST] = (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode()
     return forged
 

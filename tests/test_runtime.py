@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from releases import MANIFEST, assert_refused, inspect, reseal, write_folder
+from releases import MANIFEST, assert_refused, inspect, read_folder, reseal, shard_of, write_folder
 from tokeffc.layout import RUNTIME_INDEX
 from tokeffc.manifest import Manifest
 from tokeffc.pipeline import build_release, compile_framework
@@ -89,7 +90,7 @@ def test_pinned_release_id(folder):
     with pytest.raises(ReleaseError, match="not 0000000000000000"):
         Release.open(folder, release_id="0" * 64)
     index = folder / RUNTIME_INDEX
-    index.write_bytes(index.read_bytes().replace(b'"tokens":', b'"tokens": ', 1))
+    index.write_bytes(index.read_bytes().replace(b'"tiers":', b'"tiers": ', 1))
     Release.open(folder)  # unpinned, the runtime trusts the index (verify() would not)
     with pytest.raises(ReleaseError, match="is not the one manifest.json lists"):
         Release.open(folder, release_id=release_id)
@@ -163,15 +164,24 @@ def test_a_bundle_that_is_not_utf8_is_refused(files, tmp_path):
     assert_refused(inspect(folder), "bundles/task/minimal.md", "is not valid UTF-8")
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda data: b"not json" + data, "runtime-index.jsonl is malformed"),
-    (lambda data: data.replace(b'"tiers":["minimal"', b'"tiers":[7', 1), "is not a string"),
-    (lambda data: re.sub(rb'"tokens":(\d)\d', rb'"tokens":-\1', data, count=1), "is not a count"),
-    (lambda data: data.replace(b'"path":"bundles/', b'"path":"../../x/', 1), "not a plain path"),
+@pytest.mark.parametrize("in_shard, change, match", [
+    (False, lambda data: b"not json" + data, "runtime-index.json is malformed"),
+    (False, lambda data: data.replace(b'"tiers":["minimal"', b'"tiers":[7', 1), "is not a string"),
+    (False, lambda data: data.replace(b'"shards":{"', b'"shards":{"../', 1), "not a plain path"),
+    (True, lambda data: re.sub(rb'"tokens":(\d)\d', rb'"tokens":-\1', data, count=1), "is not a count"),
+    (True, lambda data: data.replace(b'"path":"bundles/', b'"path":"../../x/', 1), "not a plain path"),
+    (True, lambda data: b"\n" + data, "is not where its header says"),
 ])
-def test_a_malformed_index_is_refused(folder, change, match):
-    index = folder / RUNTIME_INDEX
-    index.write_bytes(change(index.read_bytes()))
+def test_a_malformed_index_is_refused(folder, in_shard, change, match):
+    header = folder / RUNTIME_INDEX
+    if in_shard:  # a shard changed, and its sha256 in the header with it
+        shard = folder / shard_of(read_folder(folder), "feature")
+        old = hashlib.sha256(shard.read_bytes()).hexdigest()
+        shard.write_bytes(change(shard.read_bytes()))
+        new = hashlib.sha256(shard.read_bytes()).hexdigest()
+        header.write_bytes(header.read_bytes().replace(old.encode(), new.encode()))
+    else:
+        header.write_bytes(change(header.read_bytes()))
     with pytest.raises(ReleaseError, match=match):
         release = Release.open(folder)
         for command in release.commands:
@@ -428,3 +438,11 @@ def test_bad_manifests_are_one_exit_3_line(files, tmp_path, case):
     change, match = MANIFEST_CASES[case]
     folder = write_folder(tmp_path / "r", {**files, MANIFEST: change(json.loads(files[MANIFEST]))})
     assert_refused(inspect(folder), str(folder / MANIFEST), match)
+
+
+def test_a_tampered_index_shard_is_refused_when_read(folder, files):
+    shard = folder / shard_of(files, "feature")
+    shard.write_bytes(shard.read_bytes().replace(b'"tokens":', b'"tokens": ', 1))
+    release = Release.open(folder)
+    with pytest.raises(ReleaseError, match=f"'{shard_of(files, 'feature')}' does not match its sha256"):
+        release.context("feature", tier="full")
