@@ -300,7 +300,7 @@ def _record_decoder(cls: type) -> Decoder:
         if not isinstance(value, dict):
             raise _field_error(where, _render(path) or cls.__name__, "must be an object")
         if not names.issuperset(value):
-            raise _field_error(where, _render((*path, sorted(set(value) - names)[0])), "is not a field of this schema")
+            raise _field_error(where, _render((*path, min(set(value) - names))), "is not a field of this schema")
         values = {}
         for name, required in fields:
             if name in value:

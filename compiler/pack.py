@@ -61,7 +61,7 @@ KINDS = {b"1": "a hard link", b"2": "a symlink", b"3": "a character device", b"4
 class Frame:
     """A zstd frame of the tar stream, as the seek table gives it."""
 
-    __slots__ = ("offset", "size", "tar_size", "first")
+    __slots__ = ("first", "offset", "size", "tar_size")
 
     def __init__(self, offset: int, size: int, tar_size: int, first: str):
         self.offset = offset  # in the .tokb
@@ -73,7 +73,7 @@ class Frame:
 class Member:
     """A file or folder of the tar: its full name, and its bytes."""
 
-    __slots__ = ("name", "is_dir", "data")
+    __slots__ = ("data", "is_dir", "name")
 
     def __init__(self, name: str, is_dir: bool, data: bytes):
         self.name, self.is_dir, self.data = name, is_dir, data

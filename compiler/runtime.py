@@ -465,14 +465,14 @@ def _check_texts(manifest, files: dict[str, bytes], store: _Store) -> None:
 
 
 class _Chunk:
-    __slots__ = ("id", "path", "sha256", "tokens", "load", "when")
+    __slots__ = ("id", "load", "path", "sha256", "tokens", "when")
 
     def __init__(self, id: str, path: str, sha256: str, tokens: int, load: str, when: str):
         self.id, self.path, self.sha256, self.tokens, self.load, self.when = id, path, sha256, tokens, load, when
 
 
 class _Bundle:
-    __slots__ = ("path", "sha256", "tokens", "segments", "chunks")
+    __slots__ = ("chunks", "path", "segments", "sha256", "tokens")
 
     def __init__(self, path: str, sha256: str, tokens: int, segments: tuple[tuple[str, int, int], ...],
                  chunks: tuple[_Chunk, ...]):
@@ -480,14 +480,14 @@ class _Bundle:
 
 
 class _Text:
-    __slots__ = ("path", "sha256", "tokens", "tiers")
+    __slots__ = ("path", "sha256", "tiers", "tokens")
 
     def __init__(self, path: str, sha256: str, tokens: int, tiers: tuple[str, ...]):
         self.path, self.sha256, self.tokens, self.tiers = path, sha256, tokens, tiers
 
 
 class _Module:
-    __slots__ = ("file", "when", "texts")
+    __slots__ = ("file", "texts", "when")
 
     def __init__(self, file: str | None, when: str, texts: tuple[_Text, ...]):
         self.file, self.when, self.texts = file, when, texts
