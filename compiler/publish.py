@@ -78,7 +78,8 @@ def recover(out: Path) -> None:
             _swap(staging, folder, archive)
         journal.unlink()
     for stale in sorted(out.glob(STAGING_PREFIX + "*")):
-        shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink()
+        if _is_staging(stale):
+            shutil.rmtree(stale)
 
 
 @contextmanager
@@ -209,6 +210,12 @@ def _locked(out: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _is_staging(path: Path) -> bool:
+    """A folder tempfile.mkdtemp named for a write: the prefix and 8 random letters, digits or '_'."""
+    tail = path.name[len(STAGING_PREFIX):]
+    return len(tail) == 8 and all(c.isalnum() or c == "_" for c in tail) and path.is_dir() and not path.is_symlink()
 
 
 def _step(name: str) -> None:

@@ -124,11 +124,12 @@ def test_two_writers_into_one_folder_take_turns(tmp_path, releases):
 def test_stale_staging_is_removed_and_a_dangling_journal_dropped(tmp_path, releases):
     out = tmp_path / "dist"
     publish.write_release(out, "mini", "1.0.0", releases["a"])
-    (out / ".tokeffc-stale" / "release").mkdir(parents=True)
+    (out / ".tokeffc-stale123" / "release").mkdir(parents=True)
+    (out / ".tokeffc-notes").mkdir()  # not a name tokeffc gives a staging folder: left alone
     (out / publish.JOURNAL_NAME).write_text('{"staging": ".tokeffc-gone", "folder": "mini/1.0.0", '
                                             '"archive": "mini-1.0.0.tokb", "release_id": "x"}')
     publish.write_release(out, "mini", "1.0.0", releases["b"])
-    assert ids(out) == (release_id(releases["b"]),) * 2 and leftovers(out) == []
+    assert ids(out) == (release_id(releases["b"]),) * 2 and leftovers(out) == [".tokeffc-notes"]
 
 
 # --- output errors: exit 5, one line naming the path ---------------------------------------------------------
