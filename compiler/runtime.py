@@ -11,43 +11,34 @@
 
 Cache keys are content hashes: a cache keyed by them never needs invalidation.
 
-Trust model. ``Release.open`` reads the runtime index's header (``runtime-index.json``, derived from
-``manifest.json`` by :func:`tokeffc.manifest.runtime_index` and listed with its sha256 in the
+Trust model. ``Release.open`` reads the runtime index's header (``runtime-index.json``, derived
+from ``manifest.json`` by :func:`tokeffc.manifest.runtime_index` and listed with its sha256 in the
 manifest) and, for a ``.tokb``, the archive's seek table; nothing else. The header gives the sha256
-of each shard of index records; each shard, bundle or chunk is read when it is first needed: through a bounded, whitelisting reader (no symlinks, no names
-outside the release, size caps), checked against the sha256 the index gives, and decoded as UTF-8,
-before its text is returned. The runtime does not read the manifest on this path, so it does not
-check that the index matches the manifest, and it does not look for files the manifest does not
-list (it never reads them). :meth:`Release.verify` checks all of that: the archive's whole
-structure, the manifest's schema, every listed file's sha256 (and UTF-8 for bundles and chunks), no
-unlisted or symlinked file, and the index equal to the one derived from the manifest again.
-``tokeffc inspect`` runs it. Run it where a release is installed, or pin the release:
-``Release.open(path, release_id=...)`` checks that manifest.json has that sha256 and that the index
-is the one it lists, which anchors every later read to the id your build printed. Hashes find damage
-and tampering with part of a release; whoever can rewrite all of it can rewrite its hashes too, and
-only a pinned id catches that.
+of each shard of index records. Each shard, bundle or chunk is read when it is first needed: through
+a bounded, whitelisting reader (no symlinks, no names outside the release, size caps), checked
+against the sha256 the index gives, and (bundles and chunks) decoded as UTF-8, before anything is
+returned from it. The runtime does not read the manifest on this path, so it does not check that
+the index matches the manifest, and it does not look for files the manifest does not list (it never
+reads them). :meth:`Release.verify` checks all of that: the archive's whole structure, the
+manifest's schema, every listed file's sha256 (and UTF-8 for bundles and chunks), no unlisted or
+symlinked file, and the index equal to the one derived from the manifest again. ``tokeffc
+inspect`` runs it. Run it where a release is installed, or pin the release:
+``Release.open(path, release_id=...)`` checks that manifest.json has that sha256 and that the
+index header is the one it lists, which anchors every later read to the id your build printed.
+Hashes find damage and tampering with part of a release; whoever can rewrite all of it can rewrite
+its hashes too, and only a pinned id catches that.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import stat
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Self, TypedDict
 
 from .errors import ReleaseError, Span
-from .layout import (
-    ARCHIVE_SUFFIX,
-    MANIFEST_NAME,
-    MAX_FILE_BYTES,
-    MAX_MEMBERS,
-    RUNTIME_INDEX,
-    RUNTIME_INDEX_SCHEMA,
-    safe_release_path,
-)
-from .pack import Archive
+from .layout import MANIFEST_NAME, RUNTIME_INDEX, RUNTIME_INDEX_SCHEMA, safe_release_path
+from .stores import Store, open_store
 
 __all__ = ["CACHE_MIN_TOKENS", "ChunkRef", "ChunkText", "Context", "Release", "ReleaseError", "Segment",
            "ToolResult", "cache_minimum"]
@@ -152,7 +143,7 @@ def cache_minimum(model: str | None) -> int:
 class Release:
     """A release opened for reading; each file is verified when first read (see the module's trust model)."""
 
-    def __init__(self, store: _Store, index: _Index, source: str):
+    def __init__(self, store: Store, index: _Index, source: str):
         self._store, self._index, self.source = store, index, source
         self._texts: dict[str, str] = {}
         self._contexts: dict[tuple, Context] = {}
@@ -164,7 +155,7 @@ class Release:
     def open(cls, path: str | os.PathLike, *, release_id: str | None = None) -> Release:
         """Open a ``.tokb``, a release folder or its ``manifest.json``; ``release_id`` pins the release."""
         source = os.fspath(path)
-        store = _open_store(source)
+        store = open_store(source)
         try:
             release = cls(store, _open_index(store), source)
             store.check_prefix(release.framework, release.version)
@@ -405,7 +396,7 @@ def _splits_cleanly(data: bytes, segments: tuple[Segment, ...]) -> bool:
     return position == len(data)
 
 
-def _verified_bytes(store: _Store, path: str, sha256: str) -> bytes:
+def _verified_bytes(store: Store, path: str, sha256: str) -> bytes:
     data = store.read(path)
     if data is None:
         raise ReleaseError(f"missing file '{path}'", Span(store.where(path)), "rebuild the release")
@@ -415,14 +406,14 @@ def _verified_bytes(store: _Store, path: str, sha256: str) -> bytes:
     return data
 
 
-def _verified_text(store: _Store, path: str, sha256: str) -> str:
+def _verified_text(store: Store, path: str, sha256: str) -> str:
     try:
         return _verified_bytes(store, path, sha256).decode("utf-8")
     except UnicodeDecodeError:
         raise ReleaseError(f"'{path}' is not valid UTF-8", Span(store.where(path)), "rebuild the release") from None
 
 
-def _check_listed(manifest, files: dict[str, bytes], store: _Store) -> None:
+def _check_listed(manifest, files: dict[str, bytes], store: Store) -> None:
     """Every listed file is there with its sha256, and nothing else is."""
     extra = sorted(set(files) - set(manifest.files) - {MANIFEST_NAME})
     if extra:
@@ -438,7 +429,7 @@ def _check_listed(manifest, files: dict[str, bytes], store: _Store) -> None:
                                Span(store.where(name)), "rebuild the release or fetch it again")
 
 
-def _check_index(derived: dict[str, bytes], opened: bytes, manifest, files: dict[str, bytes], store: _Store) -> None:
+def _check_index(derived: dict[str, bytes], opened: bytes, manifest, files: dict[str, bytes], store: Store) -> None:
     """The index files are all listed or none is (tokeffc 0.1), and they are the ones derived from the manifest."""
     listed = [path for path in derived if path in manifest.files]
     wrong = [path for path in listed if files[path] != derived[path]]
@@ -448,7 +439,7 @@ def _check_index(derived: dict[str, bytes], opened: bytes, manifest, files: dict
                            Span(store.where(name)), "rebuild the release")
 
 
-def _check_texts(manifest, files: dict[str, bytes], store: _Store) -> None:
+def _check_texts(manifest, files: dict[str, bytes], store: Store) -> None:
     paths = {b.path for b in manifest.bundles} | {c.path for b in manifest.bundles for c in b.chunks}
     for path in sorted(paths):
         try:
@@ -607,169 +598,7 @@ def _count(value: Any) -> int:
     return value
 
 
-# --- where the files come from -----------------------------------------------------------------------------
-
-
-class _Store:
-    """A release's files by path: ``read`` one (None when absent), or ``members`` for all, checked."""
-
-    def read(self, path: str) -> bytes | None:
-        raise NotImplementedError
-
-    def members(self) -> dict[str, bytes]:
-        raise NotImplementedError
-
-    def where(self, path: str) -> str:
-        raise NotImplementedError
-
-    def check_prefix(self, framework: str, version: str) -> None:
-        """An archive's ``<name>/<version>/`` folder must be the release's own."""
-
-    def close(self) -> None:
-        """Release what the store holds open."""
-
-
-class _ArchiveStore(_Store):
-    def __init__(self, path: str):
-        self.archive = Archive(path)
-
-    def read(self, path: str) -> bytes | None:
-        return self.archive.read(path)
-
-    def members(self) -> dict[str, bytes]:
-        return self.archive.members()
-
-    def where(self, path: str) -> str:
-        return self.archive.path
-
-    def check_prefix(self, framework: str, version: str) -> None:
-        if self.archive.prefix != f"{framework}/{version}":
-            raise self.archive.error(f"archive holds '{self.archive.prefix}/', but the release is "
-                                     f"{framework} {version}")
-
-    def close(self) -> None:
-        self.archive.close()
-
-
-class _FolderStore(_Store):
-    """A release folder read through file descriptors: a symlink anywhere inside it is refused."""
-
-    def __init__(self, folder: str):
-        self.folder = folder
-        self._fd = _open_at(None, folder, directory=True, where=folder, follow=True)
-
-    def read(self, path: str) -> bytes | None:
-        if self._fd < 0:
-            raise ReleaseError("the release is closed", Span(self.folder), "open the release again")
-        if not safe_release_path(path):
-            return None
-        parts, fds = path.split("/"), []
-        try:
-            fd = self._fd
-            for depth, part in enumerate(parts[:-1], start=1):
-                fd = _open_at(fd, part, directory=True, where=self.where("/".join(parts[:depth])))
-                fds.append(fd)
-            fds.append(_open_at(fd, parts[-1], directory=False, where=self.where(path)))
-            return _read_fd(fds[-1], self.where(path))
-        except FileNotFoundError:
-            return None
-        finally:
-            for fd in fds:
-                os.close(fd)
-
-    def members(self) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        try:
-            self._walk(self._fd, "", found)
-        except FileNotFoundError as exc:
-            raise ReleaseError("a file went away while the release was read", Span(exc.filename or self.folder),
-                               "read it again once the build that replaces it has finished") from None
-        return found
-
-    def where(self, path: str) -> str:
-        return os.path.join(self.folder, path) if path else self.folder
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self):
-        self.close()
-
-    def _walk(self, fd: int, prefix: str, found: dict[str, bytes]) -> None:
-        with os.scandir(fd) as entries:
-            names = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries)
-        for name, is_dir in names:
-            path = prefix + name
-            if len(found) >= MAX_MEMBERS or len(path) > 4096:
-                raise ReleaseError(f"the release holds more than {MAX_MEMBERS:,} files, or too deep a path",
-                                   Span(self.where(path)), "this is not a release tokeffc wrote")
-            child = _open_at(fd, name, directory=is_dir, where=self.where(path))
-            try:
-                if is_dir:
-                    self._walk(child, path + "/", found)
-                else:
-                    found[path] = _read_fd(child, self.where(path))
-            finally:
-                os.close(child)
-
-
-def _open_at(fd: int | None, name: str, directory: bool, where: str, follow: bool = False) -> int:
-    """Open ``name`` in the folder ``fd`` without following a symlink; FileNotFoundError passes through."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
-    flags |= os.O_DIRECTORY if directory else 0
-    try:
-        opened = os.open(name, flags, dir_fd=fd)
-    except FileNotFoundError:
-        if follow:
-            raise ReleaseError("not a release: no such folder", Span(where), "pass a .tokb, a release folder or "
-                               "its manifest.json") from None
-        raise
-    except OSError as exc:
-        symlink = exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_symlink(fd, name)
-        raise ReleaseError("is a symlink; a release holds only plain files and folders" if symlink else
-                           f"cannot be read ({exc.strerror})", Span(where), "rebuild the release") from None
-    if not directory and not stat.S_ISREG(os.fstat(opened).st_mode):
-        os.close(opened)
-        raise ReleaseError("is not a regular file; a release holds only plain files and folders", Span(where),
-                           "rebuild the release")
-    return opened
-
-
-def _is_symlink(fd: int | None, name: str) -> bool:
-    try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
-    except OSError:
-        return False
-
-
-def _read_fd(fd: int, where: str) -> bytes:
-    size = os.fstat(fd).st_size
-    if size > MAX_FILE_BYTES:
-        raise ReleaseError(f"is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a release file",
-                           Span(where), "this is not a file tokeffc wrote")
-    chunks, total = [], 0
-    while piece := os.read(fd, max(size - total, 0) + 1):
-        total += len(piece)
-        if total > MAX_FILE_BYTES:
-            raise ReleaseError("grew past the size limit while it was read", Span(where), "rebuild the release")
-        chunks.append(piece)
-    return b"".join(chunks)
-
-
-def _open_store(source: str) -> _Store:
-    if source.endswith(ARCHIVE_SUFFIX) and not os.path.isdir(source):
-        return _ArchiveStore(source)
-    if os.path.basename(source) == MANIFEST_NAME and not os.path.isdir(source):
-        return _FolderStore(os.path.dirname(source) or ".")
-    if os.path.isdir(source):
-        return _FolderStore(source)
-    raise ReleaseError("not a release: no such .tokb, folder or manifest.json", Span(source),
-                       "pass a .tokb, a release folder or its manifest.json")
-
-
-def _open_index(store: _Store) -> _Index:
+def _open_index(store: Store) -> _Index:
     """The runtime index; a release written before it had one gets it derived from its manifest."""
     data = store.read(RUNTIME_INDEX)
     if data is not None:
