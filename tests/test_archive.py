@@ -16,6 +16,8 @@ import tarfile
 
 import pytest
 import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from releases import (MANIFEST, assert_refused, inspect, legacy_tokb, reseal, rle_frame, tar, tarfile_entry,
                       tokb, zst)
@@ -261,3 +263,30 @@ def test_reader_errors_are_release_errors_for_the_api(files, tmp_path):
     path.write_bytes(zstandard.ZstdCompressor().compress(b"not a tar at all" * 100))
     with pytest.raises(ReleaseError, match="checksum"):
         Release.open(path)
+
+
+@pytest.fixture(scope="module")
+def archives(files):
+    return {"seek-tabled": tokb(files), "tokeffc-0.1": legacy_tokb(files)}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["seek-tabled", "tokeffc-0.1"]), data=st.data())
+def test_damaged_archives_never_crash(archives, tmp_path, kind, data):
+    """Flipped, cut or inserted bytes anywhere: verified, or refused in one line; never exit 4."""
+    blob = bytearray(archives[kind])
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        action = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if action == "flip":
+            blob[at] ^= data.draw(st.integers(1, 255))
+        elif action == "cut":
+            del blob[at: at + data.draw(st.integers(1, 64))]
+        else:
+            blob[at:at] = data.draw(st.binary(min_size=1, max_size=16))
+    path = tmp_path / "damaged.tokb"
+    path.write_bytes(bytes(blob))
+    result = inspect(path)
+    assert result.exit_code in (0, 3) and "Traceback" not in result.output, (result.exit_code, result.output)
+    if result.exit_code == 3:
+        assert len(result.stderr.strip().splitlines()) == 1
