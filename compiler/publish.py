@@ -70,7 +70,10 @@ def write_release(out_dir: Path, name: str, version: str, files: tuple[tuple[str
 
 
 def recover(out: Path) -> None:
-    """Complete an interrupted swap (journal present), then remove stale staging folders."""
+    """Complete an interrupted swap (journal present), then remove stale staging folders.
+
+    Call it holding the output folder's lock, as :func:`write_release` does (or with no writer running).
+    """
     journal = out / JOURNAL_NAME
     if journal.exists():
         staging, folder, archive = _read_journal(journal, out)
