@@ -69,7 +69,7 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
     folder = archive = None
     if out_dir is not None and (not result.over_budget or allow_over):
         config = result.framework.config
-        from .pack import write_release
+        from .publish import write_release
 
         folder, archive = write_release(out_dir, config.name, config.version, result.release.files)
         if cache:
@@ -90,9 +90,9 @@ def _from_cache(hit, out_dir: Path | None, allow_over: bool) -> Built:
         return Built(hit.report, None, None, None)
     folder, archive = Path(out_dir) / hit.name / hit.version, Path(out_dir) / f"{hit.name}-{hit.version}.tokb"
     if not _holds(folder, archive, hit):
-        from .pack import write_release
+        from .publish import write_release
 
-        write_release(out_dir, hit.name, hit.version, release_files(hit.archive, hit.name, hit.version))
+        write_release(out_dir, hit.name, hit.version, release_files(hit.archive_path))
     return Built(_written(hit.report, folder, archive), folder, archive, None)
 
 
@@ -105,13 +105,15 @@ def _holds(folder: Path, archive: Path, hit: CachedRelease) -> bool:
         return False
 
 
-def release_files(archive: bytes, name: str, version: str) -> tuple[tuple[str, bytes], ...]:
-    """The files of a release archive tokeffc wrote, by their path inside the release."""
-    from .pack import unpack_bytes
+def release_files(archive: Path) -> tuple[tuple[str, bytes], ...]:
+    """The files of a release archive, by their path inside the release, every rule checked."""
+    from .pack import Archive
 
-    prefix = f"{name}/{version}/"
-    return tuple(sorted((path[len(prefix):], data) for path, data in unpack_bytes(archive).items()
-                        if path.startswith(prefix)))
+    opened = Archive(str(archive))
+    try:
+        return tuple(sorted(opened.members().items()))
+    finally:
+        opened.close()
 
 
 def _written(report: dict, folder: Path | None, archive: Path | None) -> dict:

@@ -46,6 +46,7 @@ def cache_folder() -> Path:
 class CachedRelease:
     report: dict[str, Any]  # the build report, ``written`` left empty
     archive: bytes  # the release's .tokb, verified against the digest the entry recorded
+    archive_path: Path
     release_id: str
     name: str
     version: str
@@ -77,7 +78,8 @@ class BuildCache:
             if not isinstance(meta, dict) or hashlib.sha256(archive).hexdigest() != meta.get("archive_sha256") or \
                     hashlib.sha256(report_bytes).hexdigest() != meta.get("report_sha256"):
                 return None  # damaged or truncated: rebuild
-            return CachedRelease(json.loads(report_bytes), archive, meta["release_id"], meta["name"], meta["version"])
+            return CachedRelease(json.loads(report_bytes), archive, entry / "release.tokb", meta["release_id"],
+                                 meta["name"], meta["version"])
         except (OSError, ValueError, KeyError):
             return None
 

@@ -156,20 +156,18 @@ def stats(root, config_path, preset, disabled_passes, as_json):
 @click.argument("archive", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
 def inspect(archive, as_json):
-    """List a release (.tokb, folder or manifest.json) and verify every file's sha256."""
-    from .manifest import read_manifest
+    """List a release (.tokb, folder or manifest.json) after verifying all of it (Release.verify)."""
     from .report import release_grid
     from .runtime import Release
 
-    release = Release.open(archive)
-    manifest = read_manifest(json.dumps(release.manifest).encode()) if isinstance(release.manifest, dict) \
-        else release.manifest
+    with Release.open(archive) as release:
+        release.verify()
+        manifest, release_id = release.manifest, release.release_id
     if as_json:
-        click.echo(json.dumps({"release_id": release.release_id, "verified": True, "framework": manifest.framework,
-                               "version": manifest.version, "files": dict(manifest.files)}, indent=2,
-                              sort_keys=True))
+        click.echo(json.dumps({"release_id": release_id, "verified": True, "framework": manifest.framework,
+                               "version": manifest.version, "files": dict(manifest.files)}, indent=2, sort_keys=True))
         return
-    click.echo(f"{manifest.framework} {manifest.version}  release {release.release_id[:16]}  "
+    click.echo(f"{manifest.framework} {manifest.version}  release {release_id[:16]}  "
                f"({len(manifest.files)} files, all sha256 verified)")
     _print_grid(release_grid(manifest))
 

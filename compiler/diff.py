@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Problems, Span, TokeffcError, UsageError
-from .manifest import BundleEntry, DocEntry, Manifest, dump_json, read_manifest, release_id
+from .manifest import BundleEntry, DocEntry, Manifest, read_manifest, release_id
 
 SCHEMA = "tokeffc.diff/1"
 STRUCTURE = "(structure)"  # the attribution row for the compiler's own lines
@@ -189,16 +189,12 @@ def open_side(path: Path) -> Side:
 
 
 def read_release(path: Path) -> tuple[str, Manifest]:
-    """A release's id and typed manifest, every file's sha256 verified (tampered: :class:`ReleaseError`).
-
-    The one place that knows the runtime's API. Today ``Release.open`` verifies every file and its
-    ``manifest`` is a dict. With the runtime that verifies each file when first read and types its
-    manifest, this is ``with Release.open(path) as r: r.verify(); return r.release_id, r.manifest``.
-    """
+    """A release's id and typed manifest, every file's sha256 verified (tampered: :class:`ReleaseError`)."""
     from .runtime import Release
 
-    release = Release.open(path)
-    return release.release_id, read_manifest(dump_json(release.manifest), release.source)
+    with Release.open(path) as release:
+        release.verify()
+        return release.release_id, release.manifest
 
 
 def build_side(root: Path, source: str) -> Side:

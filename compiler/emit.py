@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import __version__
 from .assemble import Bundle, Chunk, Text
@@ -12,7 +12,7 @@ from .budgets import BudgetCheck
 from .errors import Notice
 from .graph import Framework
 from .manifest import (SCHEMA, Baseline, BundleEntry, ChunkEntry, CutHint, DocEntry, DroppedEntry, Manifest,
-                       ModuleShare, PassRun, RefEntry, Segment, TierInfo, cache_key)
+                       ModuleShare, PassRun, RefEntry, Segment, TierInfo, cache_key, runtime_index)
 from .manifest import MANIFEST_NAME as MANIFEST_NAME
 from .passes import PASS_BY_NAME
 from .rendering import Renderings
@@ -50,6 +50,9 @@ def emit_release(framework: Framework, bundles: tuple[Bundle, ...], checks: tupl
     for chunk in _all_chunks(bundles):
         files[chunk.file] = chunk.content.data
     manifest = build_manifest(framework, bundles, checks, facts, files)
+    index = runtime_index(manifest)  # the compact index the runtime reads; listed, like every file
+    files.update(index)
+    manifest = replace(manifest, files={**manifest.files, **{p: hashlib.sha256(d).hexdigest() for p, d in index.items()}})
     files[MANIFEST_NAME] = manifest.to_json()
     return ReleaseFiles(tuple(sorted(files.items())), manifest)
 

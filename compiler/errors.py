@@ -7,8 +7,8 @@ lines and an exit code. Standard library only: the runtime shares it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -31,9 +31,12 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Where a piece of text came from: a path relative to the framework root, and a 1-based line."""
+class Span(NamedTuple):
+    """Where a piece of text came from: a path relative to the framework root, and a 1-based line.
+
+    A named tuple rather than a dataclass: ``dataclasses`` (and the ``inspect`` it imports) would
+    add about 8 ms to ``import tokeffc.runtime``, which shares this module.
+    """
 
     path: str
     line: int = 0
@@ -43,8 +46,7 @@ class Span:
         return f"{path}:{self.line}" if self.line else path
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(NamedTuple):
     """A warning: the build goes on, and the user is told where and what."""
 
     span: Span

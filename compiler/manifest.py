@@ -15,14 +15,15 @@ import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Callable, Mapping, Union
 
 from .errors import ReleaseError, Span
+from .layout import (MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX, RUNTIME_INDEX_SCHEMA, RUNTIME_SHARDS,
+                     safe_release_path)
 
 SCHEMA = "tokeffc.manifest/2"
 OLD_SCHEMAS = ("tokeffc.manifest/1",)
-MANIFEST_NAME = "manifest.json"
-MAX_MANIFEST_BYTES = 64 << 20  # far above any real framework's; a larger file is refused unread
+MAX_MANIFEST_BYTES = MAX_FILE_BYTES  # far above any real framework's; a larger file is refused unread
 MAX_META_DEPTH = 8  # front matter carried as metadata: nesting beyond this is refused
 CACHE_KEY_DIGITS = 16
 
@@ -207,24 +208,24 @@ def dump_json(data: Any) -> bytes:
     The items go through the json module's C encoder, which an ``indent`` would switch off.
     """
     if not isinstance(data, dict):
-        return (_compact(data) + "\n").encode("utf-8")
-    parts = [f"  {_compact(key)}: {_nested(value)}" for key, value in sorted(data.items())]
+        return (_encode(data) + "\n").encode("utf-8")
+    parts = [f"  {_encode(key)}: {_nested(value)}" for key, value in sorted(data.items())]
     return ("{\n" + ",\n".join(parts) + "\n}\n").encode("utf-8")
 
 
 def _nested(value: Any) -> str:
     if isinstance(value, list) and value:
-        return "[\n" + ",\n".join(f"    {_compact(item)}" for item in value) + "\n  ]"
+        return "[\n" + ",\n".join(f"    {_encode(item)}" for item in value) + "\n  ]"
     if isinstance(value, dict) and value:
-        lines = (f"    {_compact(key)}: {_compact(item)}" for key, item in sorted(value.items()))
+        lines = (f"    {_encode(key)}: {_encode(item)}" for key, item in sorted(value.items()))
         return "{\n" + ",\n".join(lines) + "\n  }"
-    return _compact(value)
+    return _encode(value)
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": "), allow_nan=False)
 
 
-def _compact(value: Any) -> str:
+def _encode(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
@@ -277,66 +278,115 @@ def read_manifest(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
                      "that wrote it")
     manifest = from_data(Manifest, raw, where)
     _check_consistent(manifest, where)
+    _check_digests(manifest, where)
     return manifest
 
 
 def from_data(cls: type, value: Any, where: str, path: str = "") -> Any:
     """Build record ``cls`` from JSON data, checking every field; unknown keys are refused."""
-    hints = _hints(cls)
-    if not isinstance(value, dict):
-        raise _field_error(where, path or cls.__name__, "must be an object")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(value) - names)
-    if unknown:
-        raise _field_error(where, _join(path, unknown[0]), "is not a field of this schema")
-    values = {}
-    for f in dataclasses.fields(cls):
-        key = _join(path, f.name)
-        if f.name in value:
-            values[f.name] = _decode(hints[f.name], value[f.name], where, key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _field_error(where, key, "is missing")
-    return cls(**values)
+    return _decoder(cls)(value, where, (path,) if path else ())
 
 
-def _decode(tp: Any, value: Any, where: str, path: str) -> Any:
+# A decoder checks and converts one JSON value: (value, where, path) -> record. Built once per type, so
+# that reading a manifest costs a few calls per value; ``path`` is a tuple of keys and indices, joined
+# into "bundles[3].tokens" only for an error.
+Decoder = Callable[[Any, str, tuple], Any]
+
+
+def _decoder(tp: Any) -> Decoder:
+    cached = _DECODERS.get(tp)
+    if cached is None:
+        cached = _DECODERS[tp] = _make_decoder(tp)
+    return cached
+
+
+_DECODERS: dict[Any, Decoder] = {}
+
+
+def _make_decoder(tp: Any) -> Decoder:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
-        return _json_value(value, where, path, 0)
+        return lambda value, where, path: _json_value(value, where, path, 0)
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _decode(inner[0], value, where, path)
+        return _optional_decoder(_decoder(next(a for a in args if a is not type(None))), type(None) in args)
     if dataclasses.is_dataclass(tp):
-        return from_data(tp, value, where, path)
+        return _record_decoder(typing.cast(type, tp))
     if origin is tuple:
-        if not isinstance(value, list):
-            raise _field_error(where, path, "must be a list")
-        return tuple(_decode(args[0], item, where, f"{path}[{i}]") for i, item in enumerate(value))
+        return _tuple_decoder(_decoder(args[0]))
     if origin in (Mapping, dict, typing.Mapping) or getattr(origin, "__name__", "") == "Mapping":
+        return _mapping_decoder(_decoder(args[1]))
+    return _scalar_decoder(tp)
+
+
+def _optional_decoder(inner: Decoder, optional: bool) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        return None if value is None and optional else inner(value, where, path)
+    return decode
+
+
+def _record_decoder(cls: type) -> Decoder:
+    hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
+    fields = [(f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+              for f in dataclasses.fields(cls)]
+    names = frozenset(name for name, _ in fields)
+
+    def decode(value: Any, where: str, path: tuple) -> Any:
         if not isinstance(value, dict):
-            raise _field_error(where, path, "must be an object")
-        return {key: _decode(args[1], item, where, f"{path}.{key}") for key, item in value.items()}
-    return _scalar(tp, value, where, path)
+            raise _field_error(where, _render(path) or cls.__name__, "must be an object")
+        if not names.issuperset(value):
+            raise _field_error(where, _render((*path, min(set(value) - names))), "is not a field of this schema")
+        values = {}
+        for name, required in fields:
+            if name in value:
+                values[name] = _decoder(hints[name])(value[name], where, (*path, name))
+            elif required:
+                raise _field_error(where, _render((*path, name)), "is missing")
+        return cls(**values)
+    return decode
 
 
-def _scalar(tp: type, value: Any, where: str, path: str) -> Any:
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise _field_error(where, path, "must be an integer")
-    if not isinstance(value, tp):
-        raise _field_error(where, path, f"must be a {_TYPE_WORDS.get(tp, tp.__name__)}")
-    return value
+def _tuple_decoder(item: Decoder) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        if not isinstance(value, list):
+            raise _field_error(where, _render(path), "must be a list")
+        return tuple([item(element, where, (*path, i)) for i, element in enumerate(value)])
+    return decode
 
 
-_TYPE_WORDS = {str: "string", bool: "boolean", float: "number", int: "integer"}
+def _mapping_decoder(item: Decoder) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        if not isinstance(value, dict):
+            raise _field_error(where, _render(path), "must be an object")
+        return {key: item(element, where, (*path, key)) for key, element in value.items()}
+    return decode
 
 
-def _json_value(value: Any, where: str, path: str, depth: int) -> Any:
+def _scalar_decoder(tp: type) -> Decoder:
+    def decode(value: Any, where: str, path: tuple) -> Any:
+        if type(value) is tp:  # the common case, and never a bool for an int
+            return value
+        if tp is float and type(value) is int:
+            return float(value)
+        if tp is not int and tp is not float and isinstance(value, tp):
+            return value
+        raise _field_error(where, _render(path), f"must be {_TYPE_WORDS.get(tp, 'a ' + tp.__name__)}")
+    return decode
+
+
+_TYPE_WORDS = {str: "a string", bool: "a boolean", float: "a number", int: "an integer"}
+
+
+def _render(path: tuple) -> str:
+    """("bundles", 3, "tokens") as "bundles[3].tokens"."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _json_value(value: Any, where: str, path: tuple, depth: int) -> Any:
     if depth > MAX_META_DEPTH:
-        raise _field_error(where, path, f"nests deeper than {MAX_META_DEPTH} levels")
+        raise _field_error(where, _render(path), f"nests deeper than {MAX_META_DEPTH} levels")
     if isinstance(value, list):
         return [_json_value(v, where, path, depth + 1) for v in value]
     if isinstance(value, dict):
@@ -359,11 +409,82 @@ def _check_consistent(manifest: Manifest, where: str) -> None:
                 raise _field_error(where, f"bundles[{index}]", f"names '{name}', which 'files' does not list")
 
 
-def safe_release_path(name: str) -> bool:
-    """A relative POSIX path with no empty, '.', '..' or absolute parts, and no control characters."""
-    parts = name.split("/")
-    return bool(name) and name.isprintable() and "\\" not in name and ":" not in name and all(
-        part not in ("", ".", "..") for part in parts)
+def _check_digests(manifest: Manifest, where: str) -> None:
+    """A bundle's or chunk's sha256 and cache key agree with ``files``, which the runtime checks reads against."""
+    for index, bundle in enumerate(manifest.bundles):
+        entries = [(f"bundles[{index}]", bundle.path, bundle.sha256, bundle.cache_key)]
+        entries += [(f"bundles[{index}].chunks[{i}]", c.path, c.sha256, c.cache_key) for i, c in enumerate(bundle.chunks)]
+        for at, path, sha256, key in entries:
+            if sha256 != manifest.files[path] or key != cache_key(sha256):
+                raise _field_error(where, at, f"gives '{path}' a sha256 or cache_key that 'files' does not")
+
+
+SHARD_TARGET = 64 << 10  # bytes of records per shard: the runtime reads (and hashes) one shard per command
+
+
+def runtime_index(manifest: Manifest) -> dict[str, bytes]:
+    """The files ``tokeffc.runtime`` reads instead of the manifest: a header, and records in shards.
+
+    ``runtime-index.json``, the header: ``{"schema", "framework", "version", "tiers": [names,
+    smallest first], "shards": {path: sha256}, "commands": {id: [shard, offset, length]}, "modules":
+    [shard, offset, length]}``. The shards ``runtime-index/NNNN.jsonl`` hold one record a line, about
+    SHARD_TARGET bytes each: a command's ``{"command": id, "bundles": {tier: {"path", "sha256",
+    "tokens", "segments": [[part, bytes, tokens]], "chunks": [[id, path, sha256, tokens, load,
+    when]]}}}``, and ``{"modules": {id: {"file", "when", "texts": [[path, sha256, tokens, [tiers]]]}}}``
+    for the modules offered as chunks. Every sha256 is the one ``files`` gives. So the runtime reads a
+    small header at open and one shard per command, whatever the release's size. Derived from the
+    manifest alone (the index's own ``files`` entries are not used), so ``Release.verify`` derives it
+    again and compares bytes.
+    """
+    commands = sorted({bundle.command for bundle in manifest.bundles})
+    records = [_compact({"command": c, "bundles": _command_bundles(manifest, c)}) for c in commands]
+    records.append(_compact({"modules": _index_modules(manifest)}))
+    shards, places = _shards(records)
+    header = {"schema": RUNTIME_INDEX_SCHEMA, "framework": manifest.framework, "version": manifest.version,
+              "tiers": list(manifest.tier_names), "shards": {p: hashlib.sha256(d).hexdigest() for p, d in shards.items()},
+              "commands": dict(zip(commands, places)), "modules": places[-1]}
+    return {RUNTIME_INDEX: _compact(header) + b"\n", **shards}
+
+
+def _shards(records: list[bytes]) -> tuple[dict[str, bytes], list[list[Any]]]:
+    """Records packed in order into shards of about SHARD_TARGET bytes; each record's [shard, offset, length]."""
+    shards: list[list[bytes]] = [[]]
+    sizes, places = [0], []
+    for record in records:
+        if sizes[-1] >= SHARD_TARGET:
+            shards.append([])
+            sizes.append(0)
+        places.append([len(shards) - 1, sizes[-1], len(record)])
+        shards[-1].append(record + b"\n")
+        sizes[-1] += len(record) + 1
+    names = [f"{RUNTIME_SHARDS}/{number:04d}.jsonl" for number in range(len(shards))]
+    return {name: b"".join(lines) for name, lines in zip(names, shards)}, [[names[n], o, ln] for n, o, ln in places]
+
+
+def _compact(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _command_bundles(manifest: Manifest, command: str) -> dict[str, Any]:
+    return {b.tier: {"path": b.path, "sha256": manifest.files[b.path], "tokens": b.tokens,
+                     "segments": [[s.part, s.bytes, s.tokens] for s in b.segments],
+                     "chunks": [[c.id, c.path, manifest.files[c.path], c.tokens, c.load, c.when] for c in b.chunks]}
+            for b in manifest.bundles if b.command == command}
+
+
+def _index_modules(manifest: Manifest) -> dict[str, Any]:
+    modules: dict[str, dict[str, Any]] = {}
+    for bundle in manifest.bundles:
+        for chunk in bundle.chunks:
+            doc = manifest.modules.get(chunk.id)
+            entry = modules.setdefault(chunk.id, {"file": doc.path.rsplit("/", 1)[-1] if doc else None,
+                                                  "when": chunk.when, "texts": {}})
+            text = entry["texts"].setdefault(chunk.path, [chunk.path, manifest.files[chunk.path], chunk.tokens, set()])
+            text[3].add(bundle.tier)
+    ranks = {name: rank for rank, name in enumerate(manifest.tier_names)}
+    for entry in modules.values():
+        entry["texts"] = [[*text[:3], sorted(text[3], key=ranks.__getitem__)] for _, text in sorted(entry["texts"].items())]
+    return modules
 
 
 def _upgrade_v1(raw: dict, where: str) -> dict:
@@ -407,20 +528,6 @@ def _upgrade_v1(raw: dict, where: str) -> dict:
         }
     except (AttributeError, TypeError):
         raise _error(where, "manifest.json (schema tokeffc.manifest/1) is malformed", "rebuild the release") from None
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    cached = _HINTS.get(cls)
-    if cached is None:
-        cached = _HINTS[cls] = typing.get_type_hints(cls, vars(sys.modules[__name__]))
-    return cached
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
 
 
 def _short(exc: Exception) -> str:

@@ -19,7 +19,7 @@ from .entries import Entry, find_entries
 from .errors import Notice, Span, TokeffcError, UsageError
 from .graph import Framework, build_graph
 from .hooks import session_hook_files
-from .pack import write_release
+from .publish import write_release
 from .parse import Document, parse_document, parse_documents, source_units
 from .passes import PASS_NAMES
 from .plugins import find_plugins

@@ -97,9 +97,6 @@ class _Checker:
         problems, owned, start = [], [False] * len(out), 0
         for doc_id in ids:  # in the order they were written: a line one document matched is not another's
             source = self.source(doc_id, tier, command)
-            conclusions = {" ".join(c.split()) for c in CONCLUSION.findall(source.text)}
-            for index, line in enumerate(out) if conclusions else ():
-                claimed[index] = claimed[index] or " ".join(line.split()) in conclusions
             if source.path.lower().endswith((".yaml", ".yml", ".json")):
                 problems += self._data_file(name, text, source)
             problems += self._align(name, out, claimed, owned, source, start)
@@ -117,6 +114,9 @@ class _Checker:
             for name, value in (("tier", tier), ("command", command), ("framework", self.manifest.framework),
                                 ("version", self.manifest.version)):
                 text = re.sub(r"\{\{-?\s*tokeffc\s*\.\s*" + name + r"\s*-?\}\}", value, text)
+            prose = path.lower().endswith((".md", ".markdown", ".txt"))
+            if prose and self.manifest.tiers[tier].compress and "checkpoints" in self.passes:
+                text = _conclude(text)  # the rule itself: a checkpoint stands as its conclusion
             lines = [line.rstrip(" \t") for line in text.split("\n")]
             if "strip_comments" in self.passes and path.lower().endswith((".md", ".markdown")):
                 fenced = _fence_mask(lines)
@@ -197,6 +197,30 @@ class _Checker:
         return self._data[key]
 
 
+def _conclude(text: str) -> str:
+    """``<checkpoint>…<conclusion>X</conclusion>…</checkpoint>`` as ``X``, outside fenced code."""
+    lines = text.split("\n")
+    out, run, fenced = [], [], _fence_mask(lines)
+    for line, code in zip(lines, fenced):
+        if code:
+            out.append(_conclusions("\n".join(run))) if run else None
+            out.append(line)
+            run = []
+        else:
+            run.append(line)
+    if run:
+        out.append(_conclusions("\n".join(run)))
+    return "\n".join(out)
+
+
+def _conclusions(text: str) -> str:
+    def one(match: re.Match) -> str:
+        conclusion = CONCLUSION.search(match.group(1))
+        return match.group(0) if conclusion is None else conclusion.group(1).strip()
+
+    return CHECKPOINT.sub(one, text)
+
+
 def _fence_mask(lines: list[str]) -> list[bool]:
     mask, fenced = [], False
     for line in lines:
@@ -243,6 +267,7 @@ def _prose(lines: list[str], allowed: list[str], compress: bool, headings: set[s
             continue
         if IMPORT_LINE.match(line):
             allowed[index] = "an @ import line"
+        kept = line
         for tag in OUR_TAG.finditer(line):
             kind, argument = tag.group(1), tag.group(2)
             if kind == "if":
@@ -250,8 +275,10 @@ def _prose(lines: list[str], allowed: list[str], compress: bool, headings: set[s
             ours = kind == "include" or (stack and stack[-1])
             if kind == "endif" and stack:
                 stack.pop()
-            if ours:
-                allowed[index] = "tokeffc's tag"
+            if ours:  # tokeffc's tag goes; the framework's text beside it stays
+                kept = kept.replace(tag.group(0), "", 1)
+                allowed[index] = "tokeffc's tag" if not kept.strip() else ""
+        lines[index] = kept.rstrip(" \t") if kept.strip() else kept
         if any(stack) and not allowed[index]:
             allowed[index] = "text inside a tokeffc condition"
         heading = re.match(r"^(#{1,6})\s+(.*?)\s*$", line)
@@ -261,8 +288,6 @@ def _prose(lines: list[str], allowed: list[str], compress: bool, headings: set[s
             level = len(heading.group(1))
         if level and compress:
             allowed[index] = "a reasoning section at a compressing tier"
-    if compress:
-        _spans(text, CHECKPOINT, allowed, "checkpoint reasoning at a compressing tier")
     if comments:
         _spans(text, re.compile(r"<!--.*?-->", re.S), allowed, "an HTML comment (strip_comments)")
 

@@ -1,5 +1,5 @@
-"""Whole-pipeline invariants on random frameworks (hypothesis): exact counts, exact accounting,
-and the same bytes whatever order the files were written in."""
+"""Whole-pipeline invariants on random frameworks (hypothesis): exact counts, exact accounting, every
+output faithful to its sources, and the same bytes whatever order the files were written in."""
 
 import tempfile
 from pathlib import Path
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tokeffc.pipeline import compile_framework
 
 from conftest import MINI_CONFIG, write_tree
+from fidelity import check_fidelity
 from helpers import assert_counts_exact, assert_savings_reconcile
 
 TEXTS = [
@@ -19,7 +20,7 @@ TEXTS = [
     '<checkpoint id="c">\n<reasoning>Because of several reasons.</reasoning>\n'
     "<conclusion>Do it this way.</conclusion>\n</checkpoint>\n",
     "```python\nx = 1   \n\n\ny = {{ not_jinja }}\n```\n",
-    '{% if tier != "minimal" %}\nOnly on larger tiers: café, 数据, emoji 🚀.\n{% endif %}\n',
+    '{% if tokeffc.tier != "minimal" %}\nOnly on larger tiers: café, 数据, emoji 🚀.\n{% endif %}\n',
     "  indented start\n\tand a tab\n",
     "No newline at the end",
 ]
@@ -47,11 +48,13 @@ def files_of(spec) -> dict[str, str]:
         later = sorted({f"m{j}" for j in mod["requires"] if index < j < count})
         includes = "".join(f'{{% include "modules/m{j}.md" %}}\n' for j in sorted(set(mod["includes"]))
                            if index < j < count and f"m{j}" not in later)
-        front = f"---\ntier: {mod['tier']}\nload: {mod['load']}\nrequires: [{', '.join(later)}]\n---\n"
+        front = (f"---\ntokeffc:\n  tier: {mod['tier']}\n  load: {mod['load']}\n  requires: [{', '.join(later)}]\n"
+                 "---\n")
         files[f"modules/m{index}.md"] = front + "".join(mod["texts"]) + "\n" + includes
     for index, cmd in enumerate(spec["commands"]):
         needed = sorted({f"m{j}" for j in cmd["requires"] if j < count})
-        files[f"commands/c{index}.md"] = f"---\nrequires: [{', '.join(needed)}]\n---\n" + "".join(cmd["texts"])
+        files[f"commands/c{index}.md"] = f"---\ntokeffc: {{requires: [{', '.join(needed)}]}}\n---\n" + \
+            "".join(cmd["texts"])
     return files
 
 
@@ -67,4 +70,5 @@ def test_random_frameworks_count_exactly_and_build_the_same_in_any_order(spec, r
         result = compile_framework(first)
         assert_counts_exact(result)
         assert_savings_reconcile(result)
+        assert check_fidelity(first, dict(result.release.files)) == []
         assert compile_framework(second).release.files == result.release.files
