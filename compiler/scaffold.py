@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .config import CONFIG_NAME, NAME_RE, SEMVER_RE, Config
 from .errors import OutputError, Span, TokeffcError, UsageError, printable
@@ -28,6 +29,7 @@ from .sources import DocPath
 
 STARTER = "starter"
 EXAMPLE_RULES = 3  # commented rules for the biggest always-loaded files
+MIN_EXAMPLE_TOKENS = 200  # below this, deferring a file saves less than its index row costs to read
 MAX_ALWAYS_ROWS = 15
 MAX_JSON_BYTES = 1 << 20
 INJECTED = "(injected by a SessionStart hook)"
@@ -285,7 +287,8 @@ def _named_by(framework: Framework, entries, always: set[DocPath]) -> dict[DocPa
 def example_rules(framework: Framework, always: tuple[AlwaysFile, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rules (to uncomment) that make the biggest always-loaded files on_demand for the entries that do not
     name them, and keep them inline, by a ``requires`` with ``load: immediate``, for those that do."""
-    chosen = [f for f in always if f.role != "core"][:EXAMPLE_RULES]  # a core file is loaded whatever its load
+    chosen = [f for f in always if f.role != "core"  # a core file is loaded whatever its load
+              and f.tokens >= MIN_EXAMPLE_TOKENS][:EXAMPLE_RULES]
     config = framework.config
     for file in chosen:
         doc = framework.documents[file.path]
@@ -298,7 +301,7 @@ def example_rules(framework: Framework, always: tuple[AlwaysFile, ...]) -> Itera
                 keep[source].append(file.path)
     for source, targets in sorted(keep.items()):
         requires = [{"module": t, "load": "immediate"} for t in targets]
-        yield (f"{source} names {len(targets)} of them: it keeps them inline",
+        yield (f"{source} names {', '.join(targets)}: it keeps {'it' if len(targets) == 1 else 'them'} inline",
                {**_kept(config.rule_for(source)), "match": source, "requires": requires})
 
 
@@ -364,7 +367,7 @@ def _head(survey: Survey) -> list[str]:
 
 
 def _found(survey: Survey) -> list[str]:
-    lines = [f"# What the preset's globs matched here (a file counts for the first glob that names it):"]
+    lines = ["# What the preset's globs matched here (a file counts for the first glob that names it):"]
     by_role: dict[str, list[GlobCount]] = defaultdict(list)
     for row in survey.globs:
         by_role[row.role].append(row)
@@ -432,6 +435,5 @@ def _ordered(rule: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(key, rule[key]) for key in order if key in rule]
 
 
-__all__ = ["init_framework", "check_name", "create_starter", "write_preset_config", "survey_framework",
-           "preset_config_text", "glob_counts", "always_files", "example_rules", "Survey", "GlobCount",
-           "AlwaysFile"]
+__all__ = ["AlwaysFile", "GlobCount", "Survey", "always_files", "check_name", "create_starter", "example_rules",
+           "glob_counts", "init_framework", "preset_config_text", "survey_framework", "write_preset_config"]

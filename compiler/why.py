@@ -15,9 +15,10 @@ import itertools
 import json
 import posixpath
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import networkx as nx
 
@@ -117,15 +118,15 @@ def explain_module(root: Path, command: str, module: str, *, tiers: tuple[str, .
     """Build ROOT's bundles for COMMAND (only), then explain where MODULE stands in each."""
     options = BuildOptions(config_path=config_path, commands=(command,), tiers=tuple(tiers), preset=preset,
                            exclude_dirs=((Path(root) / "dist").resolve(),))
-    result = compile_framework(Path(root), options)
-    try:
-        return explain(result, command, module, tiers)
-    except UsageError as exc:
-        raise exc.located(str(root)) from None
+    return explain(compile_framework(Path(root), options), command, module, tuple(tiers))
 
 
 def explain(result: BuildResult, command: str, module: str, tiers: tuple[str, ...] = ()) -> Why:
+    """Where MODULE stands in COMMAND's bundle at each tier (all when none is given), and why."""
     framework = result.framework
+    for tier in tiers:
+        if tier not in framework.config.tier_names:
+            raise UsageError(f"unknown tier '{tier}'", hint=_did_you_mean(tier, list(framework.config.tier_names)))
     entry = find_entry(result.entries, command)
     selections = {b.tier: b.selection for b in result.bundles if b.entry == entry.id}
     path = find_module(framework, module, frozenset(_held(selections.values())))
@@ -416,7 +417,8 @@ class _Explainer:
                 continue
         return None
 
-    def _routes(self, view: nx.DiGraph, path: DocPath, first: list[str] | None = None) -> tuple[tuple[Route, ...], bool]:
+    def _routes(self, view: nx.DiGraph, path: DocPath,
+                first: list[str] | None = None) -> tuple[tuple[Route, ...], bool]:
         """Up to MAX_PATHS paths, ``first`` first, then the shortest; and whether more exist."""
         try:
             shortest = list(itertools.islice(nx.shortest_simple_paths(view, _START, path), MAX_PATHS + 1))
@@ -434,7 +436,8 @@ class _Explainer:
     def _route(self, view: nx.DiGraph, nodes: list[str], level: Cost) -> Route:
         start = DocPath(nodes[1])
         data = view.edges[_START, start]
-        steps = tuple(_cheapest(self.framework, view.edges[u, v]["steps"], level) for u, v in zip(nodes[1:], nodes[2:]))
+        pairs = itertools.pairwise(nodes[1:])
+        steps = tuple(_cheapest(self.framework, view.edges[u, v]["steps"], level) for u, v in pairs)
         return evaluate_route(self.framework, start, data["start_as"], data["cost"], steps)
 
 
@@ -444,7 +447,7 @@ def _route_level(nodes: list[str] | None, view: nx.DiGraph, framework: Framework
         return ANY
     for level in LEVELS:
         allowed = _edge_cost_within(view, framework, level)
-        if all(allowed(u, v) for u, v in zip(nodes, nodes[1:])):
+        if all(allowed(u, v) for u, v in itertools.pairwise(nodes)):
             return level
     return ANY
 
@@ -617,6 +620,6 @@ def _step_json(step: Step) -> dict[str, Any]:
             "line": step.span.line, "soft": step.soft, "load": step.load}
 
 
-__all__ = ["SCHEMA", "MAX_PATHS", "Step", "Route", "Verdict", "TierAnswer", "Why", "explain_module", "explain",
-           "find_entry", "find_module", "tier_graph", "bundle_roots", "step_cost", "evaluate_route",
-           "render_why", "why_lines", "why_json"]
+__all__ = ["MAX_PATHS", "SCHEMA", "Route", "Step", "TierAnswer", "Verdict", "Why", "bundle_roots",
+           "evaluate_route", "explain", "explain_module", "find_entry", "find_module", "render_why", "step_cost",
+           "tier_graph", "why_json", "why_lines"]
