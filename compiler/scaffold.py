@@ -142,6 +142,7 @@ class Survey:
     name_from: str
     version: str
     version_from: str
+    adjusted: bool  # named or versioned otherwise than --preset alone would
     globs: tuple[GlobCount, ...]
     roles: tuple[tuple[str, int], ...]  # documents per role
     entries: tuple[tuple[str, int], ...]  # bundles per tier, per entry role
@@ -151,6 +152,21 @@ class Survey:
     always_tokens: int  # the build's count, the listing included
     listing_tokens: int
     examples: tuple[tuple[str, Any], ...]  # commented example rules: (comment, rule mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The framework's name and version as init writes them, and where each came from."""
+
+    name: str | None  # None: the build's own default, the folder's name
+    name_from: str
+    version: str
+    version_from: str
+    adjusted: bool = False  # named or versioned otherwise than --preset alone would
+
+    @property
+    def overrides(self) -> tuple[tuple[str, str], ...]:
+        return (("version", self.version),) + ((("name", self.name),) if self.name is not None else ())
 
 
 def write_preset_config(directory: Path, preset: str, name: str | None = None) -> Path:
@@ -163,61 +179,72 @@ def write_preset_config(directory: Path, preset: str, name: str | None = None) -
     if not directory.is_dir():
         raise TokeffcError(f"'{directory}' is not a folder", hint="pass the folder of an existing framework")
     _refuse_existing(directory)
-    _refuse_marketplace(directory, preset)
-    options = BuildOptions(preset=preset, exclude_dirs=((directory / "dist").resolve(),))
-    result = compile_framework(directory, options)
-    survey = survey_framework(result, preset, directory, name)
+    identity = framework_identity(directory, preset, name)
+    options = BuildOptions(preset=preset, exclude_dirs=((directory / "dist").resolve(),),
+                           overrides=identity.overrides)
+    survey = survey_framework(compile_framework(directory, options), preset, identity)
     target = directory / CONFIG_NAME
     _write_new(target, preset_config_text(survey))
     return target
 
 
-def _refuse_marketplace(directory: Path, preset: str) -> None:
-    """A marketplace's plugins are releases of their own: each gets its config in its own folder."""
-    if preset != "claude-plugin":
-        return
+def framework_identity(directory: Path, preset: str, name: str | None = None) -> Identity:
+    """Name: --name, else the plugin's manifest (claude-plugin), else the folder's. Version: the plugin's
+    manifest, else package.json, else 0.0.0. What the manifest says that the config would refuse is made valid."""
+    plugin = _the_plugin(directory) if preset == "claude-plugin" else None
+    adjusted = name is not None
+    if name is not None:
+        name_from = "given with --name"
+    elif plugin is not None:
+        name = plugin.name if NAME_RE.fullmatch(plugin.name) else _name_from_text(plugin.name)
+        adjusted = name != plugin.name
+        name_from = _plugin_source(directory) + (f", made valid from {plugin.name!r}" if adjusted else "")
+    else:
+        name_from = "from the folder's name"
+    if plugin is not None and plugin.version != "0.0.0":
+        if SEMVER_RE.match(plugin.version):
+            return Identity(name, name_from, plugin.version, "from the plugin's manifest", adjusted)
+        return Identity(name, name_from, "0.0.0", f"the plugin's manifest says {plugin.version!r}, not SemVer: "
+                                                  "set it", True)
+    package = _package_version(directory)
+    if package is not None:
+        return Identity(name, name_from, package, "from package.json", True)
+    return Identity(name, name_from, "0.0.0", "nothing here names a version (no plugin manifest, no "
+                                              "package.json): set it, SemVer", adjusted)
+
+
+def _the_plugin(directory: Path):
+    """The plugin ``directory`` is; a marketplace's plugins are releases of their own, each with its config."""
     plugins = find_plugins(directory)
     elsewhere = [p for p in plugins if p.root.resolve() != directory.resolve()]
     if len(plugins) > 1 or elsewhere:
         folders = ", ".join(str(p.root) for p in plugins[:3])
         raise UsageError(f"'{directory}' is a marketplace of {len(plugins)} plugin(s)",
                          hint=f"run 'tokeffc init --preset claude-plugin' in each plugin's folder: {folders}")
+    return plugins[0] if plugins else None
 
 
-def survey_framework(result, preset: str, directory: Path, name: str | None = None) -> Survey:
+def _plugin_source(directory: Path) -> str:
+    return f"from {MANIFEST}" if (directory / MANIFEST).is_file() else "from the marketplace's listing"
+
+
+def survey_framework(result, preset: str, identity: Identity) -> Survey:
     """What the preset found in the framework ``result`` was built from."""
     from .baseline import listing_text
 
     framework = result.framework
     config = framework.config
-    version, version_from = _version(config, directory, preset)
     always = always_files(framework, result.entries, result.renderings.written)
     listing = result.counter.count(listing_text(framework)) if config.listing else 0
     return Survey(
-        preset=preset, name=name or config.name, name_from=_name_origin(name, directory, preset),
-        version=version, version_from=version_from, globs=glob_counts(framework),
+        preset=preset, name=config.name, name_from=identity.name_from,
+        version=config.version, version_from=identity.version_from, adjusted=identity.adjusted,
+        globs=glob_counts(framework),
         roles=tuple(sorted(Counter(d.role for d in framework.documents.values()).items())),
         entries=tuple(Counter(e.role for e in result.entries).items()), tiers=config.tier_names,
         baseline=config.baseline, always=always, always_tokens=result.manifest.baseline.always_tokens,
         listing_tokens=listing, examples=tuple(example_rules(framework, always)),
     )
-
-
-def _name_origin(name: str | None, directory: Path, preset: str) -> str:
-    if name is not None:
-        return "given with --name"
-    if preset == "claude-plugin" and find_plugins(directory):
-        return f"from {MANIFEST}" if (directory / MANIFEST).is_file() else "from the marketplace's listing"
-    return "from the folder's name"
-
-
-def _version(config: Config, directory: Path, preset: str) -> tuple[str, str]:
-    if preset == "claude-plugin" and config.version != "0.0.0":
-        return config.version, "from the plugin's manifest"
-    package = _package_version(directory)
-    if package is not None:
-        return package, "from package.json"
-    return config.version, "nothing here names a version (no plugin manifest, no package.json): set it, SemVer"
 
 
 def _package_version(directory: Path) -> str | None:
@@ -355,11 +382,15 @@ def preset_config_text(survey: Survey) -> str:
 
 def _head(survey: Survey) -> list[str]:
     preset = survey.preset
+    same = [f"# As written, `tokeffc build` builds the same release as `tokeffc build --preset {preset}`."]
+    if survey.adjusted:
+        same = [f"# As written, `tokeffc build` builds the bundles `tokeffc build --preset {preset}` would,",
+                "# named and versioned as below."]
     return [
         f"# tokeffc.yaml for {printable(survey.name)}, inferred by `tokeffc init --preset {preset}`.",
-        f"# As written, `tokeffc build` builds the same release as `tokeffc build --preset {preset}`. A key",
-        "# set here overrides the preset's; rules and extractors written here come before the preset's",
-        "# (the first rule that matches a file wins). See the README, 'Rules' and 'Extractors'.",
+        *same,
+        "# A key set here overrides the preset's; rules and extractors written here come before the",
+        "# preset's (the first rule that matches a file wins). See the README, 'Rules' and 'Extractors'.",
         f"preset: {preset}",
         f"name: {survey.name}  # {survey.name_from}",
         f"version: {json.dumps(survey.version)}  # {printable(survey.version_from)}",
@@ -435,5 +466,6 @@ def _ordered(rule: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(key, rule[key]) for key in order if key in rule]
 
 
-__all__ = ["AlwaysFile", "GlobCount", "Survey", "always_files", "check_name", "create_starter", "example_rules",
-           "glob_counts", "init_framework", "preset_config_text", "survey_framework", "write_preset_config"]
+__all__ = ["AlwaysFile", "GlobCount", "Identity", "Survey", "always_files", "check_name", "create_starter",
+           "example_rules", "framework_identity", "glob_counts", "init_framework", "preset_config_text",
+           "survey_framework", "write_preset_config"]
