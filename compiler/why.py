@@ -503,7 +503,7 @@ def _step_deferral(framework: Framework, step: Step) -> str:
     if step.load:
         return f"the {KINDS[step.kind].noun} at {step.span} sets load: {step.load}"
     doc = framework.documents[step.target]
-    return f"its own load is {doc.load} ({load_origin(framework.config, doc)}); it is reached at {step.span}"
+    return f"{step.target} loads {doc.load} ({load_origin(framework.config, doc)}), reached at {step.span}"
 
 
 def load_origin(config: Config, doc: Document) -> str:
