@@ -221,14 +221,38 @@ def _show_diff(result, gates, failures, fmt: str, show_all: bool) -> None:
 
 
 @main.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--name", help="Framework name (default: the folder's name).")
-def init(directory, name):
-    """Create a starter framework in DIRECTORY (refuses to overwrite a tokeffc.yaml)."""
-    from .scaffold import create_starter
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("command")
+@click.argument("module")
+@click.option("--tier", "tiers", multiple=True, help="Only this tier (repeatable; default: every tier).")
+@click.option("--preset", type=click.Choice(PRESET_CHOICES), help="A layout to read ROOT as.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file to use instead of ROOT/tokeffc.yaml.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON answer (schema tokeffc.why/1).")
+def why(root, command, module, tiers, preset, config_path, as_json):
+    """Why MODULE is (or is not) in COMMAND's bundle: every dependency path, per tier, and the placement.
 
-    created = create_starter(directory, name)
-    click.echo(f"created {len(created)} files in {directory}; next: tokeffc build {directory}")
+    MODULE is an id, a unique trailing part of one (cycle for tdd/cycle), or a path.
+    """
+    from .why import explain_module, render_why
+
+    answer = explain_module(root, command, module, tiers=tiers, preset=preset, config_path=config_path)
+    click.echo(render_why(answer, as_json), nl=False)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--preset", type=click.Choice(PRESET_CHOICES),
+              help="DIRECTORY is an existing framework in this layout: write its inferred tokeffc.yaml, commented.")
+@click.option("--name", help="Framework name (default: the folder's name, or the plugin manifest's).")
+def init(directory, preset, name):
+    """Create a starter framework in DIRECTORY, or with --preset, a tokeffc.yaml for the framework there.
+
+    Refuses to overwrite a tokeffc.yaml.
+    """
+    from .scaffold import init_framework
+
+    click.echo(init_framework(directory, preset, name))
 
 
 def _show(report: dict, as_json: bool) -> None:

@@ -57,6 +57,7 @@ def walk_tree(config: Config, exclude_dirs: tuple[Path, ...] = ()) -> Tree:
     """Every regular file under the root, bounded, skipping release folders and excluded paths."""
     found: list[str] = []
     excluded = {d.resolve() for d in exclude_dirs}
+    own_config = _config_file(config)
     stack = [(config.root, "", 0)]
     while stack:
         folder, prefix, depth = stack.pop()
@@ -65,12 +66,20 @@ def walk_tree(config: Config, exclude_dirs: tuple[Path, ...] = ()) -> Tree:
             if entry.is_dir(follow_symlinks=False):
                 if _enters(entry, rel, excluded, depth, config):
                     stack.append((Path(entry.path), rel + "/", depth + 1))
-            elif entry.is_file() and not _is_excluded(config, rel):
+            elif entry.is_file() and rel != own_config and not _is_excluded(config, rel):
                 found.append(rel)
                 if len(found) > MAX_WALKED_FILES:
                     raise TokeffcError(f"more than {MAX_WALKED_FILES:,} files under the root", Span(prefix or "."),
                                        "point tokeffc at the framework's folder, or add 'exclude:' globs")
     return Tree.of(found)
+
+
+def _config_file(config: Config) -> str | None:
+    """The config's path under the root: it holds settings, and is never read as a source."""
+    try:
+        return config.path.resolve().relative_to(config.root).as_posix()
+    except (OSError, ValueError, RuntimeError):
+        return None
 
 
 def _entries(folder: Path, prefix: str) -> list[os.DirEntry]:
