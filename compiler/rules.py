@@ -68,11 +68,11 @@ class Extractor:
     field: str | None = None  # front_matter: the list field
     pattern: str | None = None  # mention: a regex with a (?P<name>...) group
     target: str | None = None  # a glob with {name}
-    match: tuple[str, ...] = ("**",)  # which files it reads
+    match: tuple[str, ...] = ()  # which files it reads; empty: every file (hidden folders too)
     ignore_case: bool = True
 
     def applies_to(self, path: str) -> bool:
-        return any(glob_regex(pattern).fullmatch(path) for pattern in self.match)
+        return not self.match or any(glob_regex(pattern).fullmatch(path) for pattern in self.match)
 
     @property
     def regex(self) -> re.Pattern[str] | None:
@@ -158,7 +158,7 @@ class RuleReader:
         return Extractor(kind=kind, line=self._line(where),
                          load=self._choice(item, "load", EDGE_LOADS, where) or "soft",
                          field=item.get("field"), pattern=item.get("pattern"), target=item.get("target"),
-                         match=self._globs(item.get("match", "**"), (*where, "match")),
+                         match=self._globs(item["match"], (*where, "match")) if "match" in item else (),
                          ignore_case=bool(item.get("ignore_case", True)))
 
     def _pattern_ok(self, pattern: str, ignore_case: bool, where: tuple[str, ...]) -> bool:
