@@ -22,7 +22,9 @@ from helpers import reference_count
 
 FAITHFUL = FIXTURES / "faithful"
 ROW = re.compile(r"^- `([^`]+)` \([\w-]+, (\d+) tokens(?:, only if needed)?\): ", re.M)
-CORPUS_CASES = {"bmad": "bmad", "superclaude": "claude-code", "superpowers": "claude-plugin"}
+CORPUS_CASES = {"bmad": BuildOptions(preset="bmad"), "superclaude": BuildOptions(preset="claude-code"),
+                "superpowers": BuildOptions(preset="claude-plugin"),
+                "superclaude-trimmed": BuildOptions(config_path=FIXTURES / "corpora" / "superclaude.tokeffc.yaml")}
 needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason="shared corpora not present")
 
 
@@ -132,7 +134,7 @@ def test_the_example_installs_as_claude_code_reads_it(forge):
     task = (project / ".claude/commands/task.md").read_text()
     assert task.startswith('---\ndescription: Carry out a scoped engineering task end to end\nargument-hint: '
                            '"<what to do>"\nallowed-tools: [Read, Edit, Bash, Grep]\n---\n')
-    assert "- `.claude/tokeffc/domains/api.md` (module, 169 tokens): the work adds or changes" in task
+    assert "- `.claude/tokeffc/api.md` (module, 169 tokens): the work adds or changes" in task  # by its short name
     assert task.rstrip().endswith("Wait for the owner to pick one.")  # the command's own text last
 
 
@@ -176,7 +178,7 @@ def test_other_tiers_install_as_commands_of_their_own(tmp_path):
     assert commands[".claude/commands/task-full.md"] == "full"
     assert ".claude/commands/swarm-minimal.md" not in commands  # swarm starts at standard
     full = (tmp_path / ".claude/commands/task-full.md").read_text()
-    assert "`.claude/tokeffc/full/domains/api.md`" in full and (tmp_path / ".claude/tokeffc/full/domains/api.md").is_file()
+    assert "`.claude/tokeffc/full/api.md`" in full and (tmp_path / ".claude/tokeffc/full/api.md").is_file()
     (tmp_path / "other").mkdir()
     first = install(EXAMPLE, tmp_path / "other", tiers=("full", "minimal"))
     assert first.layout.tiers == ("full", "minimal")
@@ -267,7 +269,8 @@ def test_a_failed_install_puts_everything_back(framework, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     install(framework, project)
-    write_tree(framework, {"modules/zz/new.md": "# New\n\nA new module.\n"})
+    write_tree(framework, {"modules/zz/new.md": "# New\n\nA new module.\n",  # two "new": a path with a folder
+                           "modules/yy/new.md": "# Other new\n"})
     task = framework / "commands/task.md"
     task.write_text(task.read_text().replace("    - quality/gates\n",
                                              "    - quality/gates\n    - {module: zz/new, load: on_demand}\n"))
@@ -298,6 +301,24 @@ def test_mentions_of_placed_files_lose_their_at_and_run_time_files_keep_it(tmp_p
     skill = (tmp_path / ".claude/skills/tdd/SKILL.md").read_text()
     assert skill.startswith("---\n") and "tokeffc" not in skill.split("---\n", 2)[1]
     assert "(skill," not in (tmp_path / "CLAUDE.md").read_text()  # the host lists skills itself
+
+
+def test_a_module_claude_md_defers_comes_with_the_command_that_needs_it(mini, tmp_path):
+    root = mini({"CORE.md": "# Core\n\nBe precise.\n\n@modules/x.md\n",
+                 "modules/x.md": "---\ntokeffc: {load: on_demand, when: when x matters, requires: [{module: y, "
+                                 "load: on_demand}]}\n---\n# X\n\nThe x rules.\n",
+                 "modules/y.md": "# Y\n\nThe y details.\n",
+                 "commands/a.md": "---\ntokeffc: {requires: [{module: x, load: immediate}]}\n---\n# A\n\nDo a.\n",
+                 "commands/b.md": "# B\n\nDo b.\n"})
+    project = tmp_path / "project"
+    project.mkdir()
+    installed = install(root, project)
+    check_tree(installed, project)
+    claude_md, a, b = ((project / p).read_text() for p in ("CLAUDE.md", ".claude/commands/a.md",
+                                                            ".claude/commands/b.md"))
+    assert '(Not loaded here: "x"; see "Modules on request".)' in claude_md and "- `.claude/tokeffc/x.md`" in claude_md
+    assert a.startswith("# X\n\nThe x rules.\n") and "- `.claude/tokeffc/y.md` (module, " in a  # what x offers
+    assert "The x rules." not in b and "Be precise." not in a + b
 
 
 def test_the_front_matter_is_written_back_without_tokeffcs_key(mini, tmp_path):
@@ -374,10 +395,9 @@ def corpora(tmp_path_factory):
     if not CORPORA.is_dir():
         pytest.skip("shared corpora not present")
     installs = {}
-    for name, preset in CORPUS_CASES.items():
+    for name, build in CORPUS_CASES.items():
         project = tmp_path_factory.mktemp(name)
-        options = InstallOptions(BuildOptions(preset=preset), into=project)
-        installs[name] = project, install_claude_code(CORPORA / name, options)
+        installs[name] = project, install_claude_code(CORPORA / name.split("-")[0], InstallOptions(build, into=project))
     return installs
 
 
@@ -395,8 +415,13 @@ def test_bmad_agents_and_their_commands_are_commands(corpora):
     assert not (project / "CLAUDE.md").exists()  # BMAD loads nothing in every session
     assert (project / ".claude/commands/pm.md").is_file() and (project / ".claude/commands/pm/create-prd.md").is_file()
     prd = (project / ".claude/commands/pm/create-prd.md").read_text()
-    template = next(p for p in ROW.findall(prd) if p[0].endswith("prd-tmpl.yaml"))[0]
-    source = CORPORA / "bmad" / template.removeprefix(".claude/tokeffc/")
+    held = next(f for f in installed.layout.files if f.path == ".claude/commands/pm/create-prd.md").sources
+    assert held == ("common/tasks/create-doc", "bmad-core/templates/prd-tmpl", "pm")  # what the command names, inline
+    template = next(p for p in ROW.findall(prd) if p[0].endswith("/brownfield-prd-tmpl.yaml"))[0]
+    module = next(f.name for f in installed.layout.files if f.path == template)
+    source = CORPORA / "bmad" / _document(installed.layout, module).path
+    assert template == ".claude/tokeffc/bmad-core/templates/brownfield-prd-tmpl.yaml" == ".claude/tokeffc/" + module + \
+        ".yaml"  # two packs have one: the path keeps what tells them apart
     assert yaml.safe_load((project / template).read_text()) == yaml.safe_load(source.read_text())
 
 
@@ -409,6 +434,18 @@ def test_superclaude_keeps_its_agents_and_loads_less_at_session_start(corpora):
     session = installed.layout.session
     assert session.claude_md == reference_count((project / "CLAUDE.md").read_bytes())
     assert session.baseline == installed.layout.result.manifest.baseline.always_tokens > session.tokens
+
+
+@needs_corpora
+def test_a_command_carries_what_claude_md_defers_but_it_loads_at_once(corpora):
+    project, installed = corpora["superclaude-trimmed"]
+    claude_md = (project / "CLAUDE.md").read_text()
+    assert '(Not loaded here: "MODE_Brainstorming"; see "Modules on request".)' in claude_md
+    assert "- `.claude/tokeffc/MODE_Brainstorming.md` (module, " in claude_md and "# Brainstorming Mode" not in claude_md
+    brainstorm = (project / ".claude/commands/brainstorm.md").read_text()
+    assert brainstorm.index("# Brainstorming Mode") < brainstorm.index("# /sc:brainstorm")
+    session = installed.layout.session
+    assert session.tokens < 0.35 * session.baseline  # modes and MCP docs on request: CLAUDE.md is a third
 
 
 @needs_corpora

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from ..assemble import Assembler, Bundle, Chunk
+from ..assemble import Assembler, Bundle, Chunk, short_names
 from ..baseline import Baselines, measure_baselines
 from ..budgets import BudgetCheck
 from ..entries import SESSION_ID, Entry
@@ -190,7 +190,7 @@ class _Layouter:
         self.installed = _without_offered(self.sessions[self.primary], self.skills)
         self.files: dict[str, InstalledFile] = {}
         self.bundles: list[Bundle] = []
-        self.selections: dict[tuple[str, str], Selection] = {}
+        self.released = {(b.selection.entry.id, b.tier): b for b in result.bundles}
         self.prefixes: dict[str, Bundle] = {}
         self.host = host_baselines(result, self.renderings)
 
@@ -212,8 +212,10 @@ class _Layouter:
         """The primary tier (or the entry's smallest, when that is above it), then the other tiers it has."""
         config = self.framework.config
         first = self.primary if config.tier_rank(entry.tier) <= config.tier_rank(self.primary) else entry.tier
-        if entry.role in ("agent", "skill"):
-            return [first]  # the host knows one agent or skill by its name: the primary tier only
+        if entry.role == "skill":
+            return []  # installed as a skill from its own text, like every skill
+        if entry.role == "agent":
+            return [first]  # the host knows an agent by its name: the primary tier only
         return [first, *(t for t in self.tiers[1:] if t != first and config.tier_rank(entry.tier) <= config.tier_rank(t))]
 
     def _session(self) -> int:
@@ -227,8 +229,10 @@ class _Layouter:
 
     def _entry(self, entry: Entry, tier: str) -> None:
         prefix = self._prefix(tier)
-        bundle = self.assembler.bundle(_view(self._selection(entry, tier), self.sessions[tier], self.installed,
-                                             self.skills))
+        released = self.released[(entry.id, tier)]  # every entry has a bundle at each tier it has
+        moved = self._moved(released, prefix)
+        bundle = self.assembler.bundle(_view(released.selection, self.sessions[tier], self.installed, self.skills,
+                                             moved))
         self.bundles.append(bundle)
         body = _after(prefix.content.data, bundle.content.data, entry, self.framework)
         held = {d.path for d in prefix.content.docs}
@@ -239,10 +243,15 @@ class _Layouter:
         self._add(self._file(path, head.encode("utf-8") + body, kind, entry.id, tier, bundle, held, head,
                              doc.id if head and doc else None, self._baseline(entry)))
 
-    def _selection(self, entry: Entry, tier: str) -> Selection:
-        if not self.selections:
-            self.selections.update(((b.selection.entry.id, b.tier), b.selection) for b in self.result.bundles)
-        return self.selections[(entry.id, tier)]  # every entry has a bundle at each tier it has
+    def _moved(self, released: Bundle, prefix: Bundle) -> tuple[DocPath, ...]:
+        """Modules an always-loaded file names that CLAUDE.md defers but this entry loads at once: in the
+        entry's file, they follow what CLAUDE.md holds (in the order the bundle had them)."""
+        selection, session = released.selection, self.sessions[released.tier]
+        named = {ref.target for d in prefix.content.docs
+                 for ref in self.renderings.get(self.framework, d.path, released.tier, selection.entry.id).refs}
+        order = {d.path: index for index, d in enumerate(released.content.docs)}
+        moved = [p for p in named if p in selection.immediate and p not in session.immediate]
+        return tuple(sorted(moved, key=lambda p: (order.get(p, len(order)), p)))
 
     def _prefix(self, tier: str) -> Bundle:
         """What CLAUDE.md holds, as this tier's bundles begin: the always-loaded files and their sections."""
@@ -252,18 +261,27 @@ class _Layouter:
 
     def _chunk(self, path: DocPath, selection: Selection) -> None:
         """A module on request as the file the index names, and, in turn, every module its own index names."""
+        waiting = [path]
+        while waiting:
+            current = waiting.pop()
+            if self._chunk_file(current, selection):
+                children = chunk_children(self.framework, self.renderings, selection.entry, selection.tier, current)
+                waiting += [child.path for child in children]
+
+    def _chunk_file(self, path: DocPath, selection: Selection) -> bool:
+        """Add a module's file (a skill's with its front matter); False when that very file is there already."""
         chunk = self.assembler.chunk(path, selection)
         where = self.assembler.locator(chunk)
         doc = self.framework.documents[path]
-        head = host_head(doc) if where.endswith("/SKILL.md") else ""
+        skill = where.endswith("/SKILL.md")
+        head = host_head(doc) if skill else ""
         data = head.encode("utf-8") + chunk.content.data
         if where in self.files and self.files[where].data == data:
-            return
-        kind = "skill" if where.endswith("/SKILL.md") else "chunk"
-        self._add(InstalledFile(where, data, kind, chunk.id, chunk.tier, self._count(data), chunk.content.structure,
-                                tuple(d.id for d in chunk.content.docs), doc.id if head else None))
-        for child in chunk_children(self.framework, self.renderings, selection.entry, selection.tier, path):
-            self._chunk(child.path, selection)
+            return False
+        self._add(InstalledFile(where, data, "skill" if skill else "chunk", chunk.id, chunk.tier, self._count(data),
+                                chunk.content.structure, tuple(d.id for d in chunk.content.docs),
+                                doc.id if head else None))
+        return True
 
     def _file(self, path: str, data: bytes, kind: str, name: str, tier: str, bundle: Bundle, held: set[DocPath],
               head: str = "", head_of: str | None = None, baseline: int | None = None) -> InstalledFile:
@@ -334,13 +352,18 @@ def _prefix(session: Selection, installed: Selection) -> Selection:
     return replace(session, sections=tuple(s for s in session.sections if s in held), dropped=(), chunks=())
 
 
-def _view(selection: Selection, session: Selection, installed: Selection, skills: tuple[DocPath, ...]) -> Selection:
+def _view(selection: Selection, session: Selection, installed: Selection, skills: tuple[DocPath, ...],
+          moved: tuple[DocPath, ...] = ()) -> Selection:
     """An entry's bundle laid out after CLAUDE.md: what CLAUDE.md holds comes first (and is cut away), then
-    the rest; CLAUDE.md's index and left-out lines are not repeated."""
+    the modules CLAUDE.md defers but the entry loads at once (``moved``: deferred where CLAUDE.md names them,
+    each with a section of its own, what it offers still listed), then the rest; CLAUDE.md's index and
+    left-out lines are not repeated."""
     first = _prefix(session, installed).sections
     listed, dropped = _listed(installed), {d.path for d in installed.dropped}
-    return replace(selection, sections=(*first, *(s for s in selection.sections if s not in first)),
-                   chunks=tuple(p for p in selection.chunks if p.path not in listed and not _offered_skill(p, skills)),
+    chunks = (p for p in selection.chunks if p.path not in listed and not _offered_skill(p, skills))
+    return replace(selection, sections=(*first, *moved, *(s for s in selection.sections if s not in first + moved)),
+                   immediate=selection.immediate - set(moved),
+                   chunks=tuple(replace(p, via=p.path) if p.via in moved else p for p in chunks),
                    dropped=tuple(d for d in selection.dropped if d.path not in dropped))
 
 
@@ -393,6 +416,7 @@ class _Locator:
 
     def __init__(self, framework: Framework, primary: str):
         self.framework, self.primary = framework, primary
+        self.names = short_names(framework)  # the shortest trailing part of its id no other document's ends with
 
     def __call__(self, chunk: Chunk) -> str:
         doc = self.framework.documents[chunk.path]
@@ -400,7 +424,7 @@ class _Locator:
             return f".claude/skills/{skill_name(doc)}/SKILL.md"
         extension = posixpath.splitext(chunk.path)[1] or ".md"
         folder = CHUNKS if chunk.tier == self.primary else f"{CHUNKS}/{chunk.tier}"
-        return f"{folder}/{chunk.id}{extension}"
+        return f"{folder}/{self.names[chunk.path]}{extension}"
 
 
 def entry_path(entry: Entry, doc: Document | None, tier: str, first: bool) -> str:

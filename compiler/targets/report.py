@@ -52,6 +52,8 @@ def summary_lines(installed: Installed) -> list[str]:
     saving = f", {100 * (session.baseline - session.tokens) / session.baseline:.1f}% less" if session.baseline else ""
     lines = [f"session start: {session.tokens:,} tokens (CLAUDE.md {session.claude_md:,} + skill listing "
              f"{session.listing:,}); Claude Code loads {session.baseline:,} today{saving}"]
+    if changes is not None and changes.previous is not None and changes.previous.owner != layout.owner:
+        lines.append(f"replaced the install of {changes.previous.owner}")
     if changes is not None:
         lines.append(f"installed into {layout.project}: {len(changes.write)} written, {len(changes.unchanged)} "
                      f"unchanged, {len(changes.remove)} removed (ledger: .claude/tokeffc/ledger.json)")
