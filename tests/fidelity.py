@@ -251,7 +251,7 @@ class _Checker:
             match = POINTER.match(line)
             if not match or not normalised.startswith(match.group(1)):
                 continue
-            earlier = context + "\n" + "\n".join(out[:index])
+            earlier = "\n".join([context, *out[:index]] if context else out[:index])
             other = self.paths.get(match.group(2)) or next(
                 (p for i, p in self.paths.items() if i.endswith("/" + match.group(2))), None)
             if removed in earlier and other != source.path:

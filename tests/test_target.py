@@ -8,12 +8,15 @@ import shutil
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tokeffc.cli import main
 from tokeffc.errors import OutputError
 from tokeffc.pipeline import BuildOptions
 from tokeffc.references import find_mentions
-from tokeffc.targets.claude_code import InstallOptions, host_head, install_claude_code, plan_claude_code
+from tokeffc.targets.claude_code import (InstallOptions, host_head, install_claude_code, plan_claude_code,
+                                         without_our_key)
 from tokeffc.targets.ledger import LEDGER, apply_changes, plan_changes
 
 from conftest import CORPORA, EXAMPLE, FIXTURES, write_tree
@@ -326,14 +329,37 @@ def test_the_front_matter_is_written_back_without_tokeffcs_key(mini, tmp_path):
                                   "allowed-tools: [Read]\nmodel: opus\n---\n# A\n",
                  "commands/b.md": "---\ntokeffc: {tier: minimal}\n---\n# B\n",
                  "commands/c.md": "---\n{description: flow, tokeffc: {tier: minimal}, argument-hint: x}\n---\n# C\n",
+                 "commands/d.md": "---\n{description: two lines,\n tokeffc: {tier: minimal}}\n---\n# D\n",
                  "modules/m.md": "# M\n\nText.\n"})
     layout = plan_claude_code(root, InstallOptions(into=tmp_path))
     documents = {d.id: d for d in layout.result.framework.documents.values()}
     assert host_head(documents["a"]) == "---\ndescription: first\nallowed-tools: [Read]\nmodel: opus\n---\n"
     assert host_head(documents["b"]) == ""
     assert host_head(documents["c"]) == "---\ndescription: flow\nargument-hint: x\n---\n"
+    assert host_head(documents["d"]) == "---\ndescription: two lines\n---\n"
     heads = [f.data.decode().split("\n---\n", 1)[0] for f in layout.files if f.head]
-    assert len(heads) == 2 and not any("tokeffc" in head or "tier:" in head for head in heads)
+    assert len(heads) == 3 and not any("tokeffc" in head or "tier:" in head for head in heads)
+
+
+KEYS = st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True).filter(lambda k: k != "tokeffc"),
+                min_size=0, max_size=6, unique=True)
+VALUES = st.one_of(st.integers(-5, 5), st.booleans(), st.text("ab :#-", max_size=8), st.lists(st.integers(0, 3)))
+
+
+@given(KEYS, st.data())
+def test_tokeffcs_key_goes_and_every_other_line_stays(keys, data):
+    """Whatever the host's keys and wherever tokeffc's key stands, the host reads the same mapping, in order."""
+    values = {k: data.draw(VALUES) for k in keys}
+    at = data.draw(st.integers(0, len(keys)))
+    block = [yaml.safe_dump({k: v}, default_flow_style=False, allow_unicode=True) for k, v in values.items()]
+    ours = "tokeffc:\n  tier: minimal\n  requires: [a, {module: b, load: lazy}]\n"
+    head = "---\n" + "".join(block[:at]) + ours + "".join(block[at:]) + "---\n\n"
+    kept = without_our_key(head, "x.md")
+    if not keys:
+        assert kept == ""
+        return
+    assert kept == "---\n" + "".join(block) + "---\n\n"  # every other line as written
+    assert list(yaml.safe_load(kept.split("---\n")[1])) == keys
 
 
 def test_an_agent_that_cannot_read_is_told(tmp_path):

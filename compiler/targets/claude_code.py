@@ -124,8 +124,8 @@ def plan_claude_code(root: Path, options: InstallOptions = InstallOptions()) -> 
     """Compile ROOT and lay out every file of the install, with exact counts; nothing is written."""
     root, build = _one_plugin(Path(root), options.build)
     project = _project(root, options.into)
-    result = compile_framework(root, replace(build, commands=(), tiers=(), exclude_dirs=(
-        *build.exclude_dirs, *((project,) if project.resolve().is_relative_to(root.resolve()) else ()))))
+    inside = (project,) if project.resolve().is_relative_to(root.resolve()) else ()  # never read back as a source
+    result = compile_framework(root, replace(build, commands=(), tiers=(), exclude_dirs=(*build.exclude_dirs, *inside)))
     entries = _entries(result, build.commands)
     tiers = _tiers(result.framework, entries, options)
     return _Layouter(result, tiers).layout(project, entries)
@@ -445,28 +445,32 @@ def skill_name(doc: Document) -> str:
 
 def host_head(doc: Document) -> str:
     """The document's front matter as the host reads it: as written, in its order, without tokeffc's key."""
-    split = split_front_matter(doc.head)
+    return without_our_key(doc.head, doc.path)
+
+
+def without_our_key(head: str, where: str = "") -> str:
+    """A head (front matter, its fences and the blank lines after) without the ``tokeffc:`` key's lines."""
+    split = split_front_matter(head)
     if split.front_matter is None:
         return ""
     try:
-        parsed = read_yaml(split.front_matter, doc.path, first_line=2, label="YAML front matter")
+        parsed = read_yaml(split.front_matter, where, first_line=2, label="YAML front matter")
     except TokeffcError:
-        return doc.head  # read leniently, as the host does: tokeffc's key is never in such a head
-    tops = sorted(line for key, line in parsed.key_lines.items() if len(key) == 1)
-    start = parsed.key_lines.get(("tokeffc",))
-    if start is None or not isinstance(parsed.data, dict):
-        return doc.head
+        return head  # read leniently, as the host does: tokeffc's key is never in such a head
+    if not isinstance(parsed.data, dict) or "tokeffc" not in parsed.data:
+        return head
     rest = {k: v for k, v in parsed.data.items() if k != "tokeffc"}
+    lines = head.splitlines(keepends=True)
+    closing = next(i for i in range(len(lines) - 1, 0, -1) if lines[i].strip() == "---")  # its index
     if not rest:
         return ""
-    lines = doc.head.splitlines(keepends=True)
-    closing = next(i for i in range(len(lines) - 1, 0, -1) if lines[i].strip() == "---") + 1
-    if tops.count(start) > 1:  # a flow mapping on one line: written anew, keys in the source's order
-        dumped = yaml.safe_dump(rest, sort_keys=False, allow_unicode=True, width=10 ** 6)
-        return "---\n" + dumped + "".join(lines[closing - 1:])
-    end = next((line for line in tops if line > start), closing)
-    return "".join(lines[:start - 1] + lines[end - 1:])
+    if split.front_matter.lstrip().startswith("{"):  # a flow mapping: written anew, keys in the source's order
+        return "---\n" + yaml.safe_dump(rest, sort_keys=False, allow_unicode=True, width=10 ** 6) + "".join(
+            lines[closing:])
+    start = parsed.key_lines[("tokeffc",)]
+    end = min((line for key, line in parsed.key_lines.items() if len(key) == 1 and line > start), default=closing + 1)
+    return "".join(lines[:start - 1] + lines[end - 1:])  # lines of the file: the head starts at line 1
 
 
 __all__ = ["TARGET", "InstallOptions", "InstalledFile", "Installed", "Layout", "SessionStart",
-           "install_claude_code", "plan_claude_code", "entry_path", "host_head", "skill_name"]
+           "install_claude_code", "plan_claude_code", "entry_path", "host_head", "without_our_key", "skill_name"]
