@@ -261,6 +261,14 @@ def test_a_file_tokeffc_did_not_write_is_refused(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_another_framework_replaces_the_first(tmp_path):
+    install(EXAMPLE, tmp_path)
+    result = run("build", FAITHFUL, "--target", "claude-code", "--into", tmp_path)
+    assert result.exit_code == 0 and "replaced the install of forge 2.3.0" in result.stdout
+    assert not (tmp_path / ".claude/commands/task.md").exists() and (tmp_path / ".claude/commands/ask.md").is_file()
+    assert json.loads((tmp_path / LEDGER).read_text())["owner"] == "faithful 9.9.9"
+
+
 def test_a_damaged_ledger_is_refused(tmp_path):
     install(EXAMPLE, tmp_path)
     (tmp_path / LEDGER).write_text('{"schema": "tokeffc.ledger/1", "owner": "x", "files": {"../../etc/passwd": "0"}}')
@@ -467,7 +475,8 @@ def test_a_command_carries_what_claude_md_defers_but_it_loads_at_once(corpora):
     project, installed = corpora["superclaude-trimmed"]
     claude_md = (project / "CLAUDE.md").read_text()
     assert '(Not loaded here: "MODE_Brainstorming"; see "Modules on request".)' in claude_md
-    assert "- `.claude/tokeffc/MODE_Brainstorming.md` (module, " in claude_md and "# Brainstorming Mode" not in claude_md
+    assert "- `.claude/tokeffc/MODE_Brainstorming.md` (module, " in claude_md
+    assert "# Brainstorming Mode" not in claude_md
     brainstorm = (project / ".claude/commands/brainstorm.md").read_text()
     assert brainstorm.index("# Brainstorming Mode") < brainstorm.index("# /sc:brainstorm")
     session = installed.layout.session

@@ -7,7 +7,8 @@ Layout (paths relative to the project root)::
     .claude/commands/<id>-<tier>.md         the same command at another tier (--tier T2, --all-tiers)
     .claude/agents/<name>.md                a subagent
     .claude/skills/<name>/SKILL.md          a skill: its own text compiled; its files as chunks
-    .claude/tokeffc/<id>.md                 a module on request (another tier's: .claude/tokeffc/<tier>/<id>.md)
+    .claude/tokeffc/<name>.md               a module on request, by the shortest end of its id that names it
+                                            alone (another tier's: .claude/tokeffc/<tier>/<name>.md)
     .claude/tokeffc/ledger.json             the files this install wrote, with their sha256
 
 Claude Code loads ``CLAUDE.md`` first in every session (and in every subagent), so a command's or an
@@ -22,6 +23,7 @@ import difflib
 import posixpath
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 import yaml
 
@@ -216,7 +218,8 @@ class _Layouter:
             return []  # installed as a skill from its own text, like every skill
         if entry.role == "agent":
             return [first]  # the host knows an agent by its name: the primary tier only
-        return [first, *(t for t in self.tiers[1:] if t != first and config.tier_rank(entry.tier) <= config.tier_rank(t))]
+        others = (t for t in self.tiers[1:] if config.tier_rank(entry.tier) <= config.tier_rank(t))
+        return [first, *(t for t in others if t != first)]
 
     def _session(self) -> int:
         """CLAUDE.md: the session bundle at the primary tier (nothing, when nothing is always loaded)."""
@@ -396,7 +399,7 @@ def listing_lines(docs: list[Document]) -> str:
                    for d in docs)
 
 
-def _agents_without_read(framework: Framework, files: tuple[InstalledFile, ...]):
+def _agents_without_read(framework: Framework, files: tuple[InstalledFile, ...]) -> Iterator[Notice]:
     """An agent whose ``tools`` leave out Read cannot open the modules its index names."""
     for file in files:
         if file.kind != "agent" or b"\n## Modules on request\n" not in b"\n" + file.data:

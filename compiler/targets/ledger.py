@@ -159,6 +159,8 @@ def _owned(data: Any) -> Owned:
 def apply_changes(changes: Changes) -> None:
     """Stage every file in the project, then move them into place; on any failure, put everything back."""
     project = changes.project
+    if not changes.write and not changes.remove:
+        return
     try:
         project.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=project))
