@@ -16,6 +16,7 @@ from . import __version__
 from .errors import ExitCode, TokeffcError
 from .passes import PASS_NAMES as PASS_CHOICES
 from .presets import NAMES as PRESET_CHOICES
+from .targets import TARGETS as TARGET_CHOICES
 
 PROGRESS_THRESHOLD = 24  # bundles; fewer build too fast for a bar to help
 
@@ -83,11 +84,21 @@ def _options(config_path, preset, release_version, commands, tiers, disabled_pas
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder for the release and its .tokb archive (default: ROOT/dist).")
 @click.option("--allow-over", is_flag=True, help="Write the release even when a bundle is over budget (exit 0).")
+@click.option("--target", type=click.Choice(TARGET_CHOICES),
+              help="Install for a host instead of writing a release (claude-code: CLAUDE.md and .claude/). "
+                   "The first --tier is installed as <id>.md, any other as <id>-<tier>.md.")
+@click.option("--into", type=click.Path(file_okay=False, path_type=Path),
+              help="With --target: the project to install into (default: ROOT/dist/claude-code).")
+@click.option("--all-tiers", is_flag=True, help="With --target: install every other tier too.")
 def build(root, config_path, preset, release_version, commands, tiers, disabled_passes, as_json, no_cache, out_dir,
-          allow_over):
-    """Compile ROOT into dist/<name>/<version>/ and dist/<name>-<version>.tokb."""
+          allow_over, target, into, all_tiers):
+    """Compile ROOT into dist/<name>/<version>/ and dist/<name>-<version>.tokb, or install it for a host."""
     from .build import build_cached
 
+    if target or into or all_tiers:
+        _check_target_options(target, out_dir)
+        return _install(root, _options(config_path, preset, release_version, commands, tiers, disabled_passes),
+                        into, all_tiers, allow_over, as_json)
     out_dir = out_dir if out_dir is not None else root / "dist"
     options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (out_dir,), no_cache)
     with _ProgressBar(as_json) as progress:
@@ -96,6 +107,37 @@ def build(root, config_path, preset, release_version, commands, tiers, disabled_
     if built.over and not allow_over:
         click.echo("error: bundles over budget; nothing written (cut the modules above, raise the budget, "
                    "or pass --allow-over)", err=True)
+        sys.exit(ExitCode.GATE)
+
+
+def _check_target_options(target, out_dir) -> None:
+    from .errors import UsageError
+
+    if not target:
+        raise UsageError("--into and --all-tiers install for a host", hint="add --target claude-code")
+    if out_dir is not None:
+        raise UsageError("-o/--out writes a release; --target installs", hint="name the project with --into DIR")
+
+
+def _install(root, options, into, all_tiers, allow_over, as_json) -> None:
+    """Install ROOT for Claude Code and report each file; exit 1 (nothing written) when a bundle is over budget."""
+    from .targets.claude_code import InstallOptions, install_claude_code
+    from .targets.report import install_grid, install_report, summary_lines
+
+    installed = install_claude_code(root, InstallOptions(options, options.tiers, all_tiers, into, allow_over))
+    config_root = str(installed.layout.result.framework.config.root)
+    warnings = tuple(n.one_line(config_root) for n in (*installed.layout.result.notices, *installed.layout.notices))
+    if as_json:
+        click.echo(json.dumps(install_report(installed, warnings), indent=2, sort_keys=True))
+    else:
+        _print_grid(install_grid(installed))
+        for line in summary_lines(installed):
+            click.echo(line)
+        for line in warnings[:20]:
+            click.echo(f"warning: {line}", err=True)
+    if not installed.written:
+        click.echo("error: bundles over budget; nothing installed (cut the modules 'tokeffc build' names, raise "
+                   "the budget, or pass --allow-over)", err=True)
         sys.exit(ExitCode.GATE)
 
 

@@ -15,6 +15,16 @@ every source line missing from the output must be one of:
 
 Every output line must come from a source it holds or be one of tokeffc's own lines. Every YAML or
 JSON source an output holds stands in it byte for byte, so it parses to the same data.
+
+A tree installed for Claude Code (``check_installed``) holds the same texts, laid out for the host,
+and the README's rule for that target allows exactly two more differences:
+
+* an ``@path`` mention (outside code, as Claude Code reads one) that names a file of the framework is
+  written without its ``@``: tokeffc placed that file's text, or a line pointing to it, so the host
+  must not attach it again; a mention of a run-time file or of nothing (the manifest's ``external``
+  and ``missing``) keeps it;
+* an entry's file begins with its source's front matter, line for line, without tokeffc's key; and a
+  command's or agent's file comes after ``CLAUDE.md``, so a pointer may name a copy that stands there.
 """
 
 from __future__ import annotations
@@ -30,6 +40,9 @@ import yaml
 from tokeffc.manifest import Manifest, read_manifest
 
 HOST_READ_ROLES = ("command", "agent", "skill", "rule")
+MENTION = re.compile(r"(?<![^\s(])@([^\s`@()<>\"'\[\]{}|,;]+)")  # as Claude Code reads an @ import
+MENTION_END = ".,;:!?)'\"]}>*_"
+CODE_SPAN = re.compile(r"(`+)(?:(?!\1)(?!\n[ \t]*\n)[\s\S])+?\1")
 STRUCTURE = [re.compile(p) for p in (
     r"^## Modules on request$",
     r"^When a trigger below applies, .+ before you go on\.$",
@@ -45,6 +58,17 @@ CHECKPOINT = re.compile(r"<checkpoint\b[^>]*>(.*?)</checkpoint>", re.S)
 CONCLUSION = re.compile(r"<conclusion>(.*?)</conclusion>", re.S)
 IMPORT_LINE = re.compile(r"^\s*@\S+\.\w+\s*$")
 FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
+
+
+@dataclass(frozen=True)
+class Held:
+    """What an installed file holds: its documents in order, and how it was laid out."""
+
+    ids: tuple[str, ...]
+    tier: str
+    command: str
+    head: str | None = None  # the document whose front matter heads the file
+    after: str | None = None  # the installed file the host loads before it (CLAUDE.md)
 
 
 @dataclass
@@ -79,8 +103,20 @@ def check_fidelity(root: Path, files: dict[str, bytes], reasoning_headings: tupl
     return problems
 
 
+def check_installed(root: Path, manifest_json: bytes, tree: dict[str, bytes], holds: dict[str, Held],
+                    reasoning_headings: tuple[str, ...] = ()) -> list[str]:
+    """The same check over the files of an installed tree, under the target's two extra rules."""
+    checker = _Checker(root, read_manifest(manifest_json), reasoning_headings, installed=True)
+    problems = []
+    for name, held in sorted(holds.items()):
+        context = tree[held.after].decode("utf-8") if held.after else ""
+        problems += checker.check(name, tree[name].decode("utf-8"), list(held.ids), held.tier, held.command,
+                                  held.head, context)
+    return problems
+
+
 class _Checker:
-    def __init__(self, root: Path, manifest: Manifest, reasoning_headings: tuple[str, ...]):
+    def __init__(self, root: Path, manifest: Manifest, reasoning_headings: tuple[str, ...], installed: bool = False):
         self.root, self.manifest, self.headings = root, manifest, {h.lstrip("#").strip().lower()
                                                                     for h in reasoning_headings}
         self.paths = {**{k: v.path for k, v in manifest.modules.items()},
@@ -88,18 +124,23 @@ class _Checker:
         self.roles = {**{k: v.role for k, v in manifest.modules.items()},
                       **{k: v.role for k, v in manifest.commands.items()}}
         self.passes = {p.name for p in manifest.passes}
+        self.installed = installed
+        self.unresolved = {(r.at, r.written) for r in (*manifest.external, *manifest.missing)}
         self._sources: dict[tuple[str, str, str], Source] = {}
         self._data: dict[str, object] = {}
 
-    def check(self, name: str, text: str, ids: list[str], tier: str, command: str) -> list[str]:
+    def check(self, name: str, text: str, ids: list[str], tier: str, command: str, head: str | None = None,
+              context: str = "") -> list[str]:
         out = [line.rstrip(" \t\r") for line in text.split("\n")]
         claimed = [not line.strip() or any(p.match(line) for p in STRUCTURE) for line in out]
         problems, owned, start = [], [False] * len(out), 0
+        if head is not None:
+            start = self._head(name, out, claimed, owned, self.source(head, tier, command), problems)
         for doc_id in ids:  # in the order they were written: a line one document matched is not another's
             source = self.source(doc_id, tier, command)
             if source.path.lower().endswith((".yaml", ".yml", ".json")):
                 problems += self._data_file(name, text, source)
-            problems += self._align(name, out, claimed, owned, source, start)
+            problems += self._align(name, out, claimed, owned, source, start, context)
             start = next((k for k in range(start, len(out)) if owned[k]), start)  # the next starts after it
         for index, line in enumerate(out):
             if not claimed[index] and not POINTER.match(line):
@@ -122,9 +163,44 @@ class _Checker:
                 fenced = _fence_mask(lines)
                 lines = [re.sub(r"<!--.*?-->", "", line).rstrip(" \t") if "-->" in line and not code else line
                          for line, code in zip(lines, fenced)]
-            self._sources[key] = Source(path, self.roles[doc_id], text, lines,
-                                        self._allowed(path, self.roles[doc_id], lines, tier))
+            allowed = self._allowed(path, self.roles[doc_id], lines, tier)
+            if self.installed and path.lower().endswith((".md", ".markdown", ".txt")):
+                lines = self._imports_as_words(path, lines)
+            self._sources[key] = Source(path, self.roles[doc_id], text, lines, allowed)
         return self._sources[key]
+
+    def _imports_as_words(self, path: str, lines: list[str]) -> list[str]:
+        """The lines with the '@' taken off each mention of a framework file (outside front matter and code)."""
+        prose = ["" if code else line for line, code in zip(lines, _fence_mask(lines))]
+        end = _front_matter_end(lines) if path.lower().endswith((".md", ".markdown")) else None
+        for index in range(end + 1 if end is not None else 0):
+            prose[index] = ""
+        text = "\n".join(" " * len(line) if not kept else line for line, kept in zip(lines, prose))
+        spans = [m.span() for m in CODE_SPAN.finditer(text)]
+        cuts = []
+        for match in MENTION.finditer(text):
+            written = match.group(1).rstrip(MENTION_END)
+            stem, dot, extension = written.rsplit("/", 1)[-1].rpartition(".")
+            line = text.count("\n", 0, match.start())
+            if (not (stem and dot and extension.isalnum()) or any(a <= match.start() < b for a, b in spans)
+                    or (f"{path}:{line + 1}", written) in self.unresolved):
+                continue
+            cuts.append((line, match.start() - (text.rfind("\n", 0, match.start()) + 1)))
+        lines = list(lines)
+        for line, column in reversed(cuts):
+            lines[line] = lines[line][:column] + lines[line][column + 1:]
+        return lines
+
+    def _head(self, name: str, out: list[str], claimed: list[bool], owned: list[bool], source: Source,
+              problems: list[str]) -> int:
+        """The entry's front matter at the top, as written, without tokeffc's key: claimed, and skipped."""
+        expected = _host_head(source.lines)
+        if out[:len(expected)] != expected:
+            problems.append(f"{name}:1: does not begin with the front matter of {source.path} (without tokeffc's key)")
+            return 0
+        for index in range(len(expected)):
+            claimed[index] = owned[index] = True
+        return len(expected)
 
     def _allowed(self, path: str, role: str, lines: list[str], tier: str) -> list[str]:
         allowed = ["" if line.strip() else "whitespace" for line in lines]
@@ -137,7 +213,7 @@ class _Checker:
         return allowed
 
     def _align(self, name: str, out: list[str], claimed: list[bool], owned: list[bool], source: Source,
-               start: int) -> list[str]:
+               start: int, context: str = "") -> list[str]:
         free = [line if not owned[k] or not line.strip() else "\x00" for k, line in enumerate(out[start:], start)]
         matcher = difflib.SequenceMatcher(_blank, source.lines, free, autojunk=False)
         problems, text = [], "\n".join(out)
@@ -147,10 +223,11 @@ class _Checker:
                 for k in range(o1, o2):
                     claimed[k] = owned[k] = True
             elif op in ("delete", "replace"):
-                problems += self._missing(name, text, out, o1, source, s1, s2)
+                problems += self._missing(name, text, out, o1, source, s1, s2, context)
         return problems
 
-    def _missing(self, name: str, text: str, out: list[str], at: int, source: Source, s1: int, s2: int) -> list[str]:
+    def _missing(self, name: str, text: str, out: list[str], at: int, source: Source, s1: int, s2: int,
+                 context: str = "") -> list[str]:
         problems, run = [], []
         for index in range(s1, s2 + 1):
             if index < s2 and (not source.allowed[index] or run and source.allowed[index] == "whitespace"):
@@ -158,21 +235,23 @@ class _Checker:
                 continue
             while run and not source.lines[run[-1]].strip():
                 run.pop()
-            if run and not self._deduplicated(text, out, at, source, run):
+            if run and not self._deduplicated(text, out, at, source, run, context):
                 problems.append(f"{source.path}:{run[0] + 1}: missing from {name} without a rule that allows it: "
                                 f"{source.lines[run[0]][:80]!r}")
             run = []
         return problems
 
-    def _deduplicated(self, text: str, out: list[str], at: int, source: Source, run: list[int]) -> bool:
-        """A removed paragraph or section: its copy stands earlier, from another file, and a pointer names it."""
+    def _deduplicated(self, text: str, out: list[str], at: int, source: Source, run: list[int],
+                      context: str = "") -> bool:
+        """A removed paragraph or section: its copy stands earlier (in the output, or in what the host loads
+        before it), from another file, and a pointer names it."""
         removed = "\n".join(source.lines[run[0]:run[-1] + 1]).strip()
         normalised = " ".join(removed.split())
         for index, line in enumerate(out):
             match = POINTER.match(line)
             if not match or not normalised.startswith(match.group(1)):
                 continue
-            earlier = "\n".join(out[:index])
+            earlier = "\n".join([context, *out[:index]] if context else out[:index])
             other = self.paths.get(match.group(2)) or next(
                 (p for i, p in self.paths.items() if i.endswith("/" + match.group(2))), None)
             if removed in earlier and other != source.path:
@@ -234,6 +313,28 @@ def _fence_mask(lines: list[str]) -> list[bool]:
 
 def _blank(line: str) -> bool:
     return not line.strip() or line == "\x00"
+
+
+def _front_matter_end(lines: list[str]) -> int | None:
+    if not lines or lines[0].strip() != "---":
+        return None
+    return next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+
+
+def _host_head(lines: list[str]) -> list[str]:
+    """The front matter lines (and the blank lines after them) without the lines of tokeffc's key."""
+    end = _front_matter_end(lines)
+    if end is None:
+        return []
+    keys = [i for i in range(1, end) if re.match(r"[A-Za-z_][\w-]*\s*:", lines[i])]
+    ours = [i for i in keys if lines[i].startswith("tokeffc:")]
+    dropped = {i for start in ours for i in range(start, next((k for k in keys if k > start), end))}
+    if keys and all(k in ours for k in keys):
+        return []
+    after = end + 1
+    while after < len(lines) and not lines[after].strip():
+        after += 1
+    return [line for i, line in enumerate(lines[:after]) if i not in dropped]
 
 
 def _front_matter(lines: list[str], allowed: list[str], role: str) -> None:
