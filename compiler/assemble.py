@@ -163,7 +163,7 @@ class Assembler:
                 writer.emit_dropped(dropped.path)
         writer.mark()
         listed = [(p, c) for p, c in chunks if p.via in selection.immediate or p.via == p.path]
-        writer.index(listed)
+        writer.index([(p, c, self._module_text(p.path, selection).content.tokens) for p, c in listed])
         if selection.entry.path:
             writer.emit_top_level(selection.entry.path)
         return Bundle(selection, writer.finish(), chunks)
@@ -171,11 +171,13 @@ class Assembler:
     def chunk(self, path: DocPath, selection: Selection) -> Chunk:
         """A deferred module's own text, then what it offers in turn; shared by every bundle unless its
         text names the entry."""
-        key = (path, selection.tier, selection.entry.id if self._names_entry(path) else "")
+        children = chunk_children(self.framework, self.renderings, selection.entry, selection.tier, path)
+        per_entry = self._names_entry(path) or any(self._names_entry(p.path) for p in children)
+        key = (path, selection.tier, selection.entry.id if per_entry else "")
         if key not in self._chunks:
             writer = self._chunk_writer(path, selection)
-            children = chunk_children(self.framework, self.renderings, selection.entry, selection.tier, path)
-            writer.index([(p, self._module_text(p.path, selection)) for p in children])
+            texts = [(p, self._module_text(p.path, selection)) for p in children]
+            writer.index([(p, text, text.content.tokens) for p, text in texts])
             self._chunks[key] = Chunk(path, self.framework.documents[path].id, selection.tier, writer.finish())
         return self._chunks[key]
 
@@ -220,11 +222,12 @@ class Assembler:
             self._lines[key] = self.templates.get_template(name).render(**values)
         return self._lines[key]
 
-    def row(self, placement: Placement, chunk: Chunk) -> dict:
+    def row(self, placement: Placement, chunk: Chunk, tokens: int) -> dict:
+        """One index line's values; ``tokens`` is the module's own text (its chunk, before what it offers)."""
         doc = self.framework.documents[placement.path]
         locator = self.names[placement.path] if self.locator is tool_locator else self.locator(chunk)
         return {"id": doc.id, "locator": locator, "load": placement.load, "when": doc.when,
-                "tokens": chunk.content.tokens, "soft": placement.soft, "role": doc.role}
+                "tokens": tokens, "soft": placement.soft, "role": doc.role}
 
 
 class _Writer:
@@ -239,11 +242,12 @@ class _Writer:
         self.paragraphs: dict[str, DocPath] = {}  # paragraph -> the file it first came from
         self.marks: list[int] = []
 
-    def index(self, listed: list[tuple[Placement, Chunk]]) -> None:
+    def index(self, listed: list[tuple[Placement, Chunk, int]]) -> None:
         """The list of modules on request, with what each is, when to load it, how, and its size."""
         if listed:
             self.separate()
-            self.structure(self.a.line("index.md.j2", how=self.a.how, rows=[self.a.row(p, c) for p, c in listed]))
+            rows = [self.a.row(p, c, tokens) for p, c, tokens in listed]
+            self.structure(self.a.line("index.md.j2", how=self.a.how, rows=rows))
 
     def mark(self) -> None:
         """End a segment here (core, then shared modules); the rest is the entry's part."""
