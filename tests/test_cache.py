@@ -1,0 +1,128 @@
+"""The build cache: cached and uncached builds are byte-identical across random edits; a damaged entry
+is rebuilt; counts from earlier builds spare the encoding; builds sharing a cache are safe."""
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tokeffc.build import BuildOptions, build_cached
+from tokeffc.cache import BuildCache
+from tokeffc.pipeline import compile_framework
+
+from conftest import EXAMPLE, REPO
+
+
+def output(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            and not p.name.startswith(".tokeffc")}
+
+
+def build_both(root: Path, cache: Path, scratch: Path, step: int) -> tuple[dict, dict]:
+    cached = build_cached(root, scratch / f"cached-{step}", BuildOptions(cache=cache), allow_over=True)
+    fresh = build_cached(root, scratch / f"fresh-{step}", BuildOptions(), allow_over=True)
+    assert cached.report["release_id"] == fresh.report["release_id"]
+    return output(scratch / f"cached-{step}"), output(scratch / f"fresh-{step}")
+
+
+EDITS = st.sampled_from(["append", "prepend", "delete-line", "new-module", "remove-module", "version", "tier",
+                         "nothing"])
+
+
+def apply_edit(root: Path, edit: str, n: int) -> None:
+    modules = sorted((root / "modules").rglob("*.md"))
+    target = modules[n % len(modules)] if modules else None
+    if edit == "append" and target:
+        target.write_text(target.read_text() + f"\nOne more sentence, number {n}.\n")
+    elif edit == "prepend" and target:
+        text = target.read_text()
+        head, _, body = text.partition("\n---\n") if text.startswith("---") else ("", "", text)
+        target.write_text((head + "\n---\n" if head else "") + f"A first line {n}.\n\n" + body)
+    elif edit == "delete-line" and target:
+        lines = target.read_text().splitlines(keepends=True)
+        target.write_text("".join(lines[:-1]))
+    elif edit == "new-module":
+        (root / "modules" / f"new{n}.md").write_text(f"# New {n}\n\nNobody requires me yet.\n")
+    elif edit == "remove-module" and target and "legacy" in target.name:
+        target.unlink()
+    elif edit == "version":
+        config = root / "tokeffc.yaml"
+        config.write_text(config.read_text().replace("version: 2.3.0", f"version: 2.3.{n}"))
+    elif edit == "tier":
+        config = root / "tokeffc.yaml"
+        config.write_text(config.read_text().replace("minimal:  {budget: 3000}", "minimal:  {budget: 3100}"))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(EDITS, st.integers(0, 50)), min_size=1, max_size=4))
+def test_cached_and_uncached_builds_are_byte_identical_across_edits(tmp_path_factory, edits):
+    scratch = tmp_path_factory.mktemp("edits")
+    root = shutil.copytree(EXAMPLE, scratch / "forge")
+    cache = scratch / "cache"
+    first_cached, first_fresh = build_both(root, cache, scratch, 0)
+    assert first_cached == first_fresh
+    for step, (edit, n) in enumerate(edits, start=1):
+        apply_edit(root, edit, n)
+        cached, fresh = build_both(root, cache, scratch, step)
+        assert cached == fresh, (edit, n)
+
+
+def test_a_rebuild_with_nothing_changed_is_served_and_writes_nothing(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    first = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
+    assert first.result is not None
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
+    assert again.result is None and again.report == first.report  # served: the compiler never ran
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+
+
+def test_a_damaged_entry_is_ignored_and_rebuilt(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    expected = output(Path(build_cached(EXAMPLE, out, BuildOptions(cache=cache)).folder).parent.parent)
+    (entry,) = (cache / "releases").iterdir()
+    for damage in ("truncate-archive", "garbage-report", "no-entry-json", "garbage-counts"):
+        if damage == "truncate-archive":
+            data = (entry / "release.tokb").read_bytes()
+            (entry / "release.tokb").write_bytes(data[: len(data) // 2])
+        elif damage == "garbage-report":
+            (entry / "report.json").write_bytes(b"{not json")
+        elif damage == "no-entry-json":
+            (entry / "entry.json").unlink()
+        else:  # and no release entry, so that the build reads the damaged counts
+            shutil.rmtree(entry)
+            for counts in (cache / "counts").iterdir():
+                counts.write_bytes(b"\x00garbage")
+        shutil.rmtree(out)
+        rebuilt = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
+        assert rebuilt.result is not None, damage  # not served from the damaged entry
+        assert output(out) == expected, damage
+        assert BuildCache(cache).get_release(entry.name) is not None  # and written afresh
+
+
+def test_counts_from_an_earlier_build_spare_the_encoding(tmp_path):
+    options = BuildOptions(cache=tmp_path / "cache")
+    compile_framework(EXAMPLE, options)
+    again = compile_framework(EXAMPLE, replace(options, commands=("task",)))  # a fresh build, known texts
+    assert not again.counter.loaded  # every text was known: the encoding was never loaded
+    edited = shutil.copytree(EXAMPLE, tmp_path / "forge")
+    (edited / "modules" / "tdd" / "cycle.md").write_text((edited / "modules" / "tdd" / "cycle.md").read_text() +
+                                                         "\nA new closing line.\n")
+    after_edit = compile_framework(edited, options)
+    assert after_edit.counter.loaded and after_edit.counter.fresh  # only the new texts were counted
+    assert len(after_edit.counter.fresh) < 40
+
+
+def test_two_builds_sharing_a_cache_at_once(tmp_path):
+    env = {"TOKEFFC_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    runs = [subprocess.Popen([sys.executable, "-m", "tokeffc.cli", "build", str(EXAMPLE), "-o", str(tmp_path / f"o{i}"),
+                              "--json"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for i in range(2)]
+    results = [run.communicate(timeout=120) for run in runs]
+    assert all(run.returncode == 0 for run in runs), results
+    assert output(tmp_path / "o0") == output(tmp_path / "o1")
