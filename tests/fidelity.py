@@ -301,13 +301,20 @@ def _conclusions(text: str) -> str:
 
 
 def _fence_mask(lines: list[str]) -> list[bool]:
-    mask, fenced = [], False
+    """Per line, whether it is fenced code (fence lines included), as CommonMark pairs fences: a fence
+    closes only with the same character, at least as long, and nothing after it."""
+    mask, opener = [], ""
     for line in lines:
-        if FENCE.match(line):
-            fenced = not fenced
+        match = FENCE.match(line)
+        if match and not opener:
+            opener = match.group(1)
+            mask.append(True)
+        elif match and opener and match.group(1)[0] == opener[0] and len(match.group(1)) >= len(opener) \
+                and not line[match.end():].strip():
+            opener = ""
             mask.append(True)
         else:
-            mask.append(fenced)
+            mask.append(bool(opener))
     return mask
 
 
@@ -358,12 +365,9 @@ def _front_matter(lines: list[str], allowed: list[str], role: str) -> None:
 
 
 def _prose(lines: list[str], allowed: list[str], compress: bool, headings: set[str], comments: bool) -> None:
-    fenced, stack, level = False, [], 0
+    stack, level = [], 0
     text = "\n".join(lines)
-    for index, line in enumerate(lines):
-        if FENCE.match(line):
-            fenced = not fenced
-            continue
+    for index, (line, fenced) in enumerate(zip(lines, _fence_mask(lines))):
         if fenced:
             continue
         if IMPORT_LINE.match(line):
