@@ -36,6 +36,7 @@ from generate import marketplace, generate  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
 BMAD = CORPORA / "bmad"
+BMAD_ARGS = ("--config", str(REPO / "tests/fixtures/corpora/bmad.tokeffc.yaml"))  # later: ("--preset", "bmad")
 BMAD_EDIT = "bmad-core/tasks/create-next-story.md"  # the task file the incremental rows change
 PYTHON = sys.executable
 TOKEFFC = str(Path(sys.executable).parent / "tokeffc")  # the console script a user runs, beside this Python
@@ -66,15 +67,16 @@ class Workload:
 
 
 def make_workload(name: str, scratch: Path) -> Workload:
+    """The workload's sources (generated into ``scratch`` when they are generated) and its build arguments."""
     if name == "1x":
         return Workload(name, "generated 1x", generate(scratch / "gen-1x", scale=1))
     if name == "8x":
         return Workload(name, "generated 8x", generate(scratch / "gen-8x", scale=8))
     if name == "bmad":
-        return Workload(name, "BMAD 4.44.3", BMAD, ("--config", str(REPO / "tests/fixtures/corpora/bmad.tokeffc.yaml")))
+        return Workload(name, "BMAD 4.44.3", BMAD, BMAD_ARGS)
     if name == "market":
         root, config = marketplace(scratch / "market")
-        return Workload(name, "plugin marketplace", root, ("--config", str(config)))
+        return Workload(name, "plugin marketplace", root, ("--config", str(config)))  # later: --preset claude-plugin
     raise ValueError(f"unknown workload {name!r}")
 
 
@@ -96,6 +98,9 @@ class Sample:
     stderr: str
 
 
+Runner = Callable[[int], Sample]  # one timed run, given its number
+
+
 def run_child(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Sample:
     """Run one process to its end; its wall time and peak RSS (``os.wait4``). A non-zero exit raises."""
     os.sync()  # earlier runs' writes are flushed before, not during, this one
@@ -106,7 +111,8 @@ def run_child(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path 
         seconds = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
-        sample = Sample(seconds, usage.ru_maxrss, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+        text = [f.read().decode(errors="replace") for f in (out, err)]
+        sample = Sample(seconds, usage.ru_maxrss, *text)
     if child.returncode != 0:
         tail = (sample.stderr.strip() or sample.stdout.strip()).splitlines()[-1:] or ["no output"]
         raise BenchError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} exited {child.returncode}: {tail[0][:200]}")
@@ -323,11 +329,10 @@ class Lab:
         return self._references[name]
 
     def _build_reference(self, name: str) -> Reference:
-        if name in ("bmad",) and not BMAD.is_dir():
+        if name == "bmad" and not BMAD.is_dir():
             raise BenchError(f"BMAD not found at {BMAD}")
         work = make_workload(name, self.scratch)
-        out = self.scratch / f"reference-{name}"
-        run_child(build_argv(work, out), child_env(fresh_dir(self.scratch / f"cache-reference-{name}")))
+        _, out = cold_run(self, work, f"reference-{name}")
         folder, archive = release_paths(out)
         sources = source_paths((folder / "manifest.json").read_bytes(), work.root)
         file_list = self.scratch / f"sources-{name}.txt"
@@ -337,7 +342,7 @@ class Lab:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def interleave(self, mine: Callable[[int], Sample], floor: Callable[[int], Sample]) -> tuple[list[Sample], list[Sample]]:
+    def interleave(self, mine: Runner, floor: Runner) -> tuple[list[Sample], list[Sample]]:
         """N runs of each, alternating, so that drift on the machine hits both alike."""
         mine_samples, floor_samples = [], []
         for number in range(self.runs):
@@ -357,30 +362,38 @@ def seconds(samples: Sequence[Sample]) -> Stat:
 
 # --- the groups -------------------------------------------------------------------------------------
 
+def cold_run(lab: Lab, work: Workload, tag: str, root: Path | None = None) -> tuple[Sample, Path]:
+    """One cold build: a fresh output folder and an empty cache folder. Returns the sample and the output."""
+    out = lab.scratch / f"{tag}-out"
+    shutil.rmtree(out, ignore_errors=True)
+    return run_child(build_argv(work, out, root), child_env(fresh_dir(lab.scratch / f"{tag}-cache"))), out
+
+
 def cold_build(lab: Lab, name: str) -> list[Row]:
     ref = lab.reference(name)
     floor_argv = [PYTHON, FLOOR, str(ref.file_list)]
-    counted = run_child(floor_argv).stdout.split()  # warm-up, and what the floor counts
-    mismatched: list[int] = []
+    files, _, tokens, _ = run_child(floor_argv).stdout.split()  # a warm-up, and what the floor counted
+    differ: list[int] = []
 
     def build(number: int) -> Sample:
-        out, cache = lab.scratch / f"cold-{name}", fresh_dir(lab.scratch / f"cache-cold-{name}")
-        shutil.rmtree(out, ignore_errors=True)
-        sample = run_child(build_argv(ref.work, out), child_env(cache))
+        sample, out = cold_run(lab, ref.work, f"cold-{name}")
         if tree_digest(out) != ref.digest:
-            mismatched.append(number)
+            differ.append(number + 1)
         return sample
 
     builds, floors = lab.interleave(build, lambda _: run_child(floor_argv))
-    lab.note(f"build-{name}: the floor read {counted[0]} files, {int(counted[2]):,} tokens; "
-             f"every cold build's output identical to the first: {yes_no(not mismatched)}")
+    lab.note(f"build-{name}: the floor read {files} files, {int(tokens):,} tokens; every cold build's output "
+             f"identical to the first: {yes_no(not differ)}" + (f" (runs {differ} differ)" if differ else ""))
     row = ratio_row(f"cold build, {ref.work.label}", seconds(builds), seconds(floors), "s", COLD_RATIO)
     lab.ratios[name] = row.mine.median / row.floor.median
-    rows = [row]
-    if name == "8x":
-        rows.append(ratio_row("peak memory (max RSS), cold build 8x", summarise(s.max_rss_kib for s in builds),
-                              summarise(s.max_rss_kib for s in floors), "MiB", MEMORY_RATIO))
-    return rows
+    return [row, *memory_rows(name, builds, floors)]
+
+
+def memory_rows(name: str, builds: Sequence[Sample], floors: Sequence[Sample]) -> list[Row]:
+    if name != "8x":
+        return []
+    return [ratio_row("peak memory (max RSS), cold build 8x", summarise(s.max_rss_kib for s in builds),
+                      summarise(s.max_rss_kib for s in floors), "MiB", MEMORY_RATIO)]
 
 
 def growth_row(lab: Lab) -> list[Row]:
@@ -393,10 +406,8 @@ def growth_row(lab: Lab) -> list[Row]:
 
 def rebuild(lab: Lab, name: str) -> list[Row]:
     ref = lab.reference(name)
-    out, env = lab.scratch / f"rebuild-{name}", child_env(fresh_dir(lab.scratch / f"cache-rebuild-{name}"))
-    shutil.rmtree(out, ignore_errors=True)
-    argv = build_argv(ref.work, out)
-    run_child(argv, env)  # fills the cache and the output; every timed run after it has nothing to do
+    _, out = cold_run(lab, ref.work, f"rebuild-{name}")  # fills the cache and the output
+    argv, env = build_argv(ref.work, out), child_env(lab.scratch / f"rebuild-{name}-cache")
     import_cli = [PYTHON, "-c", "import tokeffc.cli"]
     run_child(import_cli)
     builds, imports = lab.interleave(lambda _: run_child(argv, env), lambda _: run_child(import_cli))
@@ -408,23 +419,18 @@ def rebuild(lab: Lab, name: str) -> list[Row]:
 
 def incremental(lab: Lab, name: str = "bmad") -> list[Row]:
     ref = lab.reference(name)
-    root = lab.scratch / f"copy-{name}"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(ref.work.root, root)
-    edited, original = root / BMAD_EDIT, (root / BMAD_EDIT).read_text(encoding="utf-8")
-    out, env = lab.scratch / f"incremental-{name}", child_env(fresh_dir(lab.scratch / f"cache-incremental-{name}"))
-    shutil.rmtree(out, ignore_errors=True)
-    run_child(build_argv(ref.work, out, root), env)  # the warm cache, before the first edit
+    root = copy_sources(ref.work.root, lab.scratch / f"copy-{name}")
+    edit = appender(root / BMAD_EDIT)
+    _, out = cold_run(lab, ref.work, f"incremental-{name}", root)  # the warm cache, before the first edit
+    argv, env = build_argv(ref.work, out, root), child_env(lab.scratch / f"incremental-{name}-cache")
     differ: list[str] = []
 
     def changed(number: int) -> Sample:
-        edited.write_text(f"{original}\nBenchmark edit {number}: keep the story file in sync.\n", encoding="utf-8")
-        return run_child(build_argv(ref.work, out, root), env)
+        edit(f"Benchmark edit {number}: keep the story file in sync.")
+        return run_child(argv, env)
 
     def cold(number: int) -> Sample:
-        cold_out = lab.scratch / f"incremental-cold-{name}"
-        shutil.rmtree(cold_out, ignore_errors=True)
-        sample = run_child(build_argv(ref.work, cold_out, root), child_env(fresh_dir(lab.scratch / "cache-inc-cold")))
+        sample, cold_out = cold_run(lab, ref.work, f"incremental-cold-{name}", root)
         verdict = identical(tree_digest(out), tree_digest(cold_out))
         if verdict != "yes":
             differ.append(f"run {number + 1}: {verdict}")
@@ -432,9 +438,20 @@ def incremental(lab: Lab, name: str = "bmad") -> list[Row]:
 
     builds, colds = lab.interleave(changed, cold)
     lab.note(f"incremental-{name}: {BMAD_EDIT} changed before each run; each incremental output identical to a "
-             f"cold build of the same sources: {'yes' if not differ else '; '.join(differ)}")
+             f"cold build of the same sources: {'; '.join(differ) or 'yes'}")
     return [ratio_row(f"one module changed, {ref.work.label} (floor: its cold build)", seconds(builds),
                       seconds(colds), "s", INCREMENTAL_RATIO)]
+
+
+def copy_sources(source: Path, target: Path) -> Path:
+    shutil.rmtree(target, ignore_errors=True)
+    return Path(shutil.copytree(source, target))
+
+
+def appender(path: Path) -> Callable[[str], None]:
+    """Set ``path`` to its original text plus one line (a different line makes a different file)."""
+    original = path.read_text(encoding="utf-8")
+    return lambda line: path.write_text(f"{original}\n{line}\n", encoding="utf-8")
 
 
 def cli_weight(lab: Lab) -> list[Row]:
@@ -445,17 +462,19 @@ def cli_weight(lab: Lab) -> list[Row]:
         commands[f"tokeffc diff ({ref.work.name}, one file changed)"] = ["diff", str(ref.folder), str(other)]
     else:
         lab.note("cli: no 'tokeffc diff' command in this tokeffc; its row is skipped")
-    bare = [PYTHON, "-c", "pass"]
-    rows = []
-    for label, args in commands.items():
-        progress(label)
-        run_child([TOKEFFC, *args])
-        timed, bares = lab.interleave(lambda _: run_child([TOKEFFC, *args]), lambda _: run_child(bare))
-        heavy = heavy_imports(args)
-        rows.append(Row(f"{label} (floor: python -c pass)", seconds(timed), seconds(bares), "s",
-                        f"{seconds(timed).median / seconds(bares).median:.2f}x", "imports none of " + ", ".join(HEAVY),
-                        "yes" if not heavy else "no: " + ", ".join(heavy)))
-    return rows
+    lab.note(f"cli: heavy imports are {', '.join(HEAVY)} (python -X importtime, stdout not a terminal)")
+    return [cli_row(lab, label, args) for label, args in commands.items()]
+
+
+def cli_row(lab: Lab, label: str, args: list[str]) -> Row:
+    argv, bare = [TOKEFFC, *args], [PYTHON, "-c", "pass"]
+    progress(label)
+    run_child(argv)
+    timed, bares = lab.interleave(lambda _: run_child(argv), lambda _: run_child(bare))
+    heavy = heavy_imports(args)
+    mine, floor = seconds(timed), seconds(bares)
+    return Row(f"{label} (floor: python -c pass)", mine, floor, "s", f"{mine.median / floor.median:.2f}x",
+               "no heavy imports", "yes" if not heavy else "no: " + ", ".join(heavy))
 
 
 def has_command(name: str) -> bool:
@@ -464,14 +483,9 @@ def has_command(name: str) -> bool:
 
 def edited_release(lab: Lab, ref: Reference) -> Path:
     """A release of the same workload with one source file changed, for ``diff``."""
-    root = lab.scratch / f"diff-{ref.work.name}"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(ref.work.root, root)
-    victim = root / ref.sources[-1].relative_to(ref.work.root)
-    victim.write_text(victim.read_text(encoding="utf-8") + "\nOne more line for diff to find.\n", encoding="utf-8")
-    out = lab.scratch / f"diff-out-{ref.work.name}"
-    shutil.rmtree(out, ignore_errors=True)
-    run_child(build_argv(ref.work, out, root), child_env(fresh_dir(lab.scratch / "cache-diff")))
+    root = copy_sources(ref.work.root, lab.scratch / f"diff-{ref.work.name}")
+    appender(root / ref.sources[-1].relative_to(ref.work.root))("One more line for diff to find.")
+    _, out = cold_run(lab, ref.work, f"diff-{ref.work.name}", root)
     return release_paths(out)[0]
 
 
@@ -513,20 +527,32 @@ print(*(t / number for t in timeit.repeat(lambda: release.context(command, tier=
 
 def runtime(lab: Lab) -> list[Row]:
     ref = lab.reference("bmad" if BMAD.is_dir() else "1x")
+    command, tier = first_bundle(ref)
+    lab.note(f"runtime: context({command!r}, tier={tier!r}) on {ref.work.label}")
+    return [runtime_import(lab), *(release_open(lab, ref, kind, command, tier) for kind in ("folder", ".tokb")),
+            warm_context(lab, ref, command, tier)]
+
+
+def runtime_import(lab: Lab) -> Row:
     bare, load = [PYTHON, "-c", "pass"], [PYTHON, "-c", "import tokeffc.runtime"]
     run_child(load)
     loads, bares = lab.interleave(lambda _: run_child(load), lambda _: run_child(bare))
-    rows = [above_row("import tokeffc.runtime (floor: python -c pass)", seconds(loads), seconds(bares), IMPORT_MS)]
-    command, tier = first_bundle(ref)
-    for kind, path in (("folder", ref.folder), (".tokb", ref.archive)):
-        probe = [PYTHON, "-c", OPEN_PROBE, str(path), command, tier]
-        times = [float(run_child(probe).stdout) for _ in range(lab.runs)]
-        rows.append(limit_row(f"Release.open + first context(), {ref.work.name} {kind}", summarise(times), "ms", OPEN_MS))
-    warm = run_child([PYTHON, "-c", WARM_PROBE, str(ref.archive), command, tier, str(lab.runs), "2000"])
-    rows.append(limit_row(f"warm context(), {ref.work.name} ({lab.runs} × 2000 calls)",
-                          summarise(map(float, warm.stdout.split())), "us", WARM_US))
-    lab.note(f"runtime: context({command!r}, tier={tier!r}) on {ref.work.label}")
-    return rows
+    return above_row("import tokeffc.runtime (floor: python -c pass)", seconds(loads), seconds(bares), IMPORT_MS)
+
+
+def release_open(lab: Lab, ref: Reference, kind: str, command: str, tier: str) -> Row:
+    """Release.open + the first context(), timed inside fresh processes (one figure per process)."""
+    path = ref.folder if kind == "folder" else ref.archive
+    probe = [PYTHON, "-c", OPEN_PROBE, str(path), command, tier]
+    times = [float(run_child(probe).stdout) for _ in range(lab.runs)]
+    return limit_row(f"Release.open + first context(), {ref.work.name} {kind}", summarise(times), "ms", OPEN_MS)
+
+
+def warm_context(lab: Lab, ref: Reference, command: str, tier: str, number: int = 2000) -> Row:
+    """A warm context() in one process: timeit, ``lab.runs`` repeats of ``number`` calls."""
+    warm = run_child([PYTHON, "-c", WARM_PROBE, str(ref.archive), command, tier, str(lab.runs), str(number)])
+    per_call = summarise(map(float, warm.stdout.split()))
+    return limit_row(f"warm context(), {ref.work.name} .tokb ({lab.runs} × {number} calls)", per_call, "us", WARM_US)
 
 
 def first_bundle(ref: Reference) -> tuple[str, str]:
@@ -573,7 +599,8 @@ def run_groups(lab: Lab, names: Sequence[str]) -> list[Row]:
 
 
 def report(lab: Lab, head: list[str], rows: Sequence[Row], markdown: bool) -> str:
-    head = head + [f"load average at the end: {lab.end_load}",f"runs: {lab.runs} per figure, whole processes, interleaved; medians (min–max)"]
+    head = [*head, f"load average at the end: {lab.end_load}",
+            f"runs: {lab.runs} per figure, whole processes, interleaved; medians (min–max)"]
     table = format_markdown(rows) if markdown else format_table(rows)
     notes = [f"- {note}" for note in lab.notes]
     if markdown:

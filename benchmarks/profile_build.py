@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import PYTHON, TOKEFFC, build_argv, child_env, fresh_dir, make_workload, run_child  # noqa: E402
+from bench import PYTHON, build_argv, child_env, fresh_dir, make_workload, run_child  # noqa: E402
 
 PACKAGES = ("click", "rich", "jinja2", "markupsafe", "tiktoken", "networkx", "yaml", "zstandard")
 # The build's stages, as (label, file suffix, function name). A stage whose function was renamed shows
