@@ -115,7 +115,8 @@ def run_child(argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path 
         sample = Sample(seconds, usage.ru_maxrss, *text)
     if child.returncode != 0:
         tail = (sample.stderr.strip() or sample.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise BenchError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} exited {child.returncode}: {tail[0][:200]}")
+        what = f"{Path(argv[0]).name} {' '.join(argv[1:3])}".replace("\n", "; ")[:80]
+        raise BenchError(f"{what} exited {child.returncode}: {tail[0][:200]}")
     return sample
 
 
