@@ -203,8 +203,8 @@ def limit_row(work: str, mine: Stat, unit: str, goal: float) -> Row:
     return Row(work, mine, None, unit, "—", f"≤ {goal:g} {suffix}", yes_no(mine.median * scale <= goal))
 
 
-def error_row(work: str, problem: str) -> Row:
-    return Row(work, None, None, "s", "—", "—", f"error: {problem}")
+def error_row(work: str) -> Row:
+    return Row(work, None, None, "s", "—", "—", "error (see the notes)")
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -594,7 +594,8 @@ def run_groups(lab: Lab, names: Sequence[str]) -> list[Row]:
         try:
             rows += GROUPS[name](lab)
         except BenchError as exc:
-            rows.append(error_row(name, str(exc)))
+            rows.append(error_row(name))
+            lab.note(f"{name}: error: {exc}")
         print(f"\r  done in {time.perf_counter() - started:.0f} s", " " * 20, file=sys.stderr, flush=True)
     return rows + growth_row(lab)
 
