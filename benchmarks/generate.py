@@ -1,15 +1,23 @@
-"""Generate a deterministic prompt framework at the size that motivates tokeffc.
+"""Generate deterministic prompt frameworks at the sizes that motivate tokeffc.
 
-18 commands and 64 modules, about 261,000 cl100k tokens in all, shaped like large real
-frameworks: a core file, modules that require one another, includes, on-demand and lazy
-modules, reasoning checkpoints, tier-conditional text, and blocks repeated across modules.
+At scale 1: 18 commands and 64 modules, about 261,000 cl100k tokens in all, shaped like large real
+frameworks: a core file, modules that require one another, includes, on-demand and lazy modules,
+reasoning checkpoints, tier-conditional text, and blocks repeated across modules. Scale k adds k-1
+replicas of that shape (their own text, ids and commands; requires stay inside a replica), so every
+bundle stays the same size and the total work grows exactly k times.
 
-    python benchmarks/generate.py OUT_DIR [--seed 1]
+``--marketplace`` writes a Claude Code plugin marketplace instead (~715 files, ~1.3M tokens): a
+``.claude-plugin/marketplace.json`` and per plugin ``commands/``, ``agents/`` and ``skills/*/SKILL.md``,
+with the tokeffc config beside the root (``market.tokeffc.yaml``), since a marketplace has none.
+
+    python benchmarks/generate.py OUT_DIR [--seed 1] [--scale 8]
+    python benchmarks/generate.py OUT_DIR --marketplace [--plugins 42]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import textwrap
 from pathlib import Path
@@ -34,6 +42,17 @@ SHARED_BLOCKS = (
 )
 
 
+# tokeffc's own front matter keys and tier conditionals, as this compiler reads them. When the
+# namespaced syntax lands (keys under ``tokeffc:``, conditionals on ``tokeffc.tier``), set this True.
+NAMESPACED = False
+TIER_FULL = '{% if tokeffc.tier == "full" %}' if NAMESPACED else '{% if tier == "full" %}'
+
+
+def tokeffc_keys(lines: list[str]) -> list[str]:
+    """Front matter lines for tokeffc's keys (id, tier, load, when, requires)."""
+    return ["tokeffc:", *("  " + line for line in lines)] if NAMESPACED and lines else lines
+
+
 def sentence(rng: random.Random) -> str:
     words = [rng.choice(WORDS) for _ in range(rng.randint(8, 20))]
     return " ".join(words).capitalize() + "."
@@ -55,7 +74,7 @@ def section(rng: random.Random, title: str, paragraphs: int, tiered: bool) -> st
         else:
             parts.append(paragraph(rng, rng.randint(3, 6)))
     if tiered:
-        parts.append('{% if tier == "full" %}\n' + paragraph(rng, 4) + "{% endif %}\n")
+        parts.append(TIER_FULL + "\n" + paragraph(rng, 4) + "{% endif %}\n")
     return "\n".join(parts)
 
 
@@ -64,8 +83,8 @@ def checkpoint(rng: random.Random, name: str) -> str:
             f"<conclusion>{sentence(rng)}</conclusion>\n</checkpoint>\n")
 
 
-def module_ids() -> list[str]:
-    return [f"{AREAS[i % len(AREAS)]}/m{i:02d}" for i in range(MODULES)]
+def module_ids(prefix: str = "") -> list[str]:
+    return [f"{prefix}{AREAS[i % len(AREAS)]}/m{i:02d}" for i in range(MODULES)]
 
 
 def module_text(rng: random.Random, index: int, ids: list[str]) -> str:
@@ -89,42 +108,151 @@ def module_text(rng: random.Random, index: int, ids: list[str]) -> str:
     body.append(checkpoint(rng, f"{ids[index].replace('/', '-')}-why"))
     if index % 6 == 2:
         body.append(SHARED_BLOCKS[index % 2])
-    return "---\n" + "\n".join(front) + "\n---\n\n" + "\n".join(body)
+    return "---\n" + "\n".join(tokeffc_keys(front)) + "\n---\n\n" + "\n".join(body)
 
 
-def command_text(rng: random.Random, index: int, ids: list[str]) -> str:
+def command_text(rng: random.Random, name: str, index: int, ids: list[str]) -> str:
     required = sorted(rng.sample(ids, 5))
-    front = [f'description: "{sentence(rng)}"', f"requires: [{', '.join(required)}]"]
+    front = [f"requires: [{', '.join(required)}]"]
     if index % 6 == 5:
         front.append("tier: standard")
-    body = [f"# /cmd{index:02d}\n", paragraph(rng, 4)]
+    front = [f'description: "{sentence(rng)}"', *tokeffc_keys(front)]
+    body = [f"# /{name}\n", paragraph(rng, 4)]
     for _ in range(rng.randint(8, 11)):
         body.append(section(rng, sentence(rng)[:36].rstrip("."), rng.randint(3, 5), tiered=False))
     body.append(f'{{% include "modules/{rng.choice(ids)}.md" %}}\n')
     return "---\n" + "\n".join(front) + "\n---\n\n" + "\n".join(body)
 
 
-def generate(out: Path, seed: int = 1) -> Path:
+def generate(out: Path, seed: int = 1, scale: int = 1) -> Path:
+    """The framework at ``scale`` (1 is the seed-scale framework; k is k replicas of its shape)."""
+    if scale < 1:
+        raise ValueError(f"scale must be at least 1, got {scale}")
     rng = random.Random(seed)
-    ids = module_ids()
     files = {
         "tokeffc.yaml": ("name: bench\nversion: 1.0.0\ncore: [CLAUDE.md]\ntiers:\n  minimal: {budget: 60000}\n"
                          "  standard: {budget: 90000}\n  full: {budget: 150000}\n"),
         "CLAUDE.md": "# Core rules\n\n" + paragraph(rng, 10) + "\n" + paragraph(rng, 10),
     }
-    for index in range(MODULES):
-        files[f"modules/{ids[index]}.md"] = module_text(rng, index, ids)
+    files.update(replica(rng, ""))
+    for number in range(1, scale):  # each replica its own text, so no build can reuse another's work
+        files.update(replica(random.Random(f"{seed}-replica-{number}"), f"r{number}-"))
+    return write_files(out, files)
+
+
+def replica(rng: random.Random, prefix: str) -> dict[str, str]:
+    """One seed-scale set of modules and commands; ids and command names start with ``prefix``."""
+    ids = module_ids(prefix.replace("-", "/"))
+    files = {f"modules/{ids[index]}.md": module_text(rng, index, ids) for index in range(MODULES)}
     for index in range(COMMANDS):
-        files[f"commands/cmd{index:02d}.md"] = command_text(rng, index, ids)
+        name = f"{prefix}cmd{index:02d}"
+        files[f"commands/{name}.md"] = command_text(rng, name, index, ids)
+    return files
+
+
+def write_files(out: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(text, encoding="utf-8")
     return out
 
 
-if __name__ == "__main__":
+# --- a Claude Code plugin marketplace ---------------------------------------------------------------
+
+PLUGINS = 42
+PLUGIN_AREAS = ("review", "testing", "release", "docs", "security", "data", "frontend", "infra", "perf",
+                "api", "mobile", "ml", "observability", "migration")
+COMMAND_VERBS = ("review", "plan", "ship", "audit", "explain")
+AGENT_ROLES = ("reviewer", "architect", "debugger", "writer")
+SKILL_TOPICS = ("checklist", "patterns", "testing", "rollout", "diagnosis", "style", "reference")
+MARKET_CONFIG = "market.tokeffc.yaml"
+
+
+def marketplace(out: Path, seed: int = 1, plugins: int = PLUGINS) -> tuple[Path, Path]:
+    """A plugin marketplace under ``out/marketplace``, and its tokeffc config ``out/market.tokeffc.yaml``."""
+    rng = random.Random(f"{seed}-marketplace")
+    names = [f"{PLUGIN_AREAS[i % len(PLUGIN_AREAS)]}-kit{i:02d}" for i in range(plugins)]
+    files = {".claude-plugin/marketplace.json": marketplace_json(rng, names)}
+    for name in names:
+        files.update(plugin_files(rng, name))
+    root = write_files(out / "marketplace", files)
+    config = out / MARKET_CONFIG
+    config.write_text(MARKET_YAML, encoding="utf-8")
+    return root, config
+
+
+# Today's compiler reads the layout from globs; a claude-plugin preset will replace these lines.
+MARKET_YAML = """\
+name: market
+version: 1.0.0
+commands: ["plugins/*/commands/*.md"]
+modules: ["plugins/*/agents/*.md", "plugins/*/skills/*/SKILL.md"]
+tiers:
+  minimal:  {budget: 8000}
+  standard: {budget: 16000}
+  full:     {budget: 32000}
+"""
+
+
+def marketplace_json(rng: random.Random, names: list[str]) -> str:
+    entries = [{"name": n, "source": f"./plugins/{n}", "description": sentence(rng), "version": "1.0.0"}
+               for n in names]
+    data = {"name": "bench-market", "owner": {"name": "Bench Tools"}, "plugins": entries}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def plugin_files(rng: random.Random, name: str) -> dict[str, str]:
+    base = f"plugins/{name}"
+    manifest = {"name": name, "version": "1.0.0", "description": sentence(rng)}
+    files = {f"{base}/.claude-plugin/plugin.json": json.dumps(manifest, indent=2) + "\n"}
+    for verb in COMMAND_VERBS:
+        files[f"{base}/commands/{verb}.md"] = plugin_command(rng, verb)
+    for role in AGENT_ROLES:
+        files[f"{base}/agents/{role}.md"] = plugin_agent(rng, f"{name}-{role}")
+    for topic in SKILL_TOPICS:
+        files[f"{base}/skills/{topic}/SKILL.md"] = plugin_skill(rng, f"{name}-{topic}")
+    return files
+
+
+def plugin_command(rng: random.Random, verb: str) -> str:
+    front = [f'description: "{sentence(rng)}"', 'argument-hint: "<target>"',
+             "allowed-tools: [Read, Grep, Bash, Edit]"]
+    body = [f"# /{verb}\n", paragraph(rng, 4),
+            f"Use the `{rng.choice(AGENT_ROLES)}` agent for the first pass, then apply the "
+            f"{rng.choice(SKILL_TOPICS)} skill to what it finds. Target: `$ARGUMENTS`.\n"]
+    body += [section(rng, sentence(rng)[:36].rstrip("."), rng.randint(3, 5), tiered=False) for _ in range(4)]
+    return "---\n" + "\n".join(front) + "\n---\n\n" + "\n".join(body)
+
+
+def plugin_agent(rng: random.Random, name: str) -> str:
+    front = [f"name: {name}", f'description: "{sentence(rng)} Use proactively."', "tools: Read, Grep, Glob",
+             "model: sonnet"]
+    body = [f"You are the {name.replace('-', ' ')}. {paragraph(rng, 3)}"]
+    body += [section(rng, sentence(rng)[:30].rstrip("."), rng.randint(3, 5), tiered=False) for _ in range(6)]
+    return "---\n" + "\n".join(front) + "\n---\n\n" + "\n".join(body)
+
+
+def plugin_skill(rng: random.Random, name: str) -> str:
+    front = [f"name: {name}", f'description: "{sentence(rng)} Use when {sentence(rng).lower()}"']
+    body = [f"# {name.replace('-', ' ').title()}\n", paragraph(rng, 3)]
+    body += [section(rng, sentence(rng)[:30].rstrip("."), rng.randint(3, 6), tiered=False) for _ in range(7)]
+    return "---\n" + "\n".join(front) + "\n---\n\n" + "\n".join(body)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", type=int, default=1, help="Replicas of the seed-scale shape (1-8 in bench.py).")
+    parser.add_argument("--marketplace", action="store_true", help="Write a plugin marketplace instead.")
+    parser.add_argument("--plugins", type=int, default=PLUGINS, help="Plugins in the marketplace.")
     args = parser.parse_args()
-    print(generate(args.out, args.seed))
+    if args.marketplace:
+        root, config = marketplace(args.out, args.seed, args.plugins)
+        print(f"{root} (build with --config {config})")
+    else:
+        print(generate(args.out, args.seed, args.scale))
+
+
+if __name__ == "__main__":
+    main()
