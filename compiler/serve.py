@@ -22,8 +22,8 @@ What a client sees:
 - **Resources**, one per chunk file: ``tokeffc://<framework>/<version>/<chunk path>``, named by
   the module's id, described by its trigger and size.
 - **A tool**, ``load_module``: :meth:`Release.tool`'s definition, answered by
-  :meth:`Release.call_tool` (an id, its last part, or its file name when unique). The bundles'
-  module index already names this tool. A module whose text differs between tiers resolves to the
+  :meth:`Release.call_tool` (an id, any trailing part of it the index shows, or its file name,
+  when unique). The bundles' module index already names this tool. A module whose text differs between tiers resolves to the
   bundle of the prompt this server served last; an unknown id is a tool error the model can read
   (``is_error``), and the server goes on.
 """
@@ -96,9 +96,7 @@ class Catalogue:
 
 def open_catalogue(path: str, server_name: str | None = None, release_id: str | None = None) -> Catalogue:
     """Open and verify the release at ``path``, then read all it serves. Raises :class:`ReleaseError`."""
-    if release_id is not None and not _SHA256.fullmatch(release_id):
-        raise UsageError(f"--release-id '{release_id:.70}' is not a release id", hint="give the whole sha256 (64 "
-                         "hex digits) that 'tokeffc inspect RELEASE --json' prints as release_id")
+    _check_options(server_name, release_id)
     release = Release.open(path, release_id=release_id)
     try:
         release.verify()
@@ -108,9 +106,16 @@ def open_catalogue(path: str, server_name: str | None = None, release_id: str | 
         raise
 
 
-def catalogue(release: Release, server_name: str) -> Catalogue:
-    if not server_name.strip():
+def _check_options(server_name: str | None, release_id: str | None) -> None:
+    if server_name is not None and not server_name.strip():
         raise UsageError("the server's --name is empty", hint="give a name, or leave --name out")
+    if release_id is not None and not _SHA256.fullmatch(release_id):
+        raise UsageError(f"--release-id '{release_id:.70}' is not a release id", hint="give the whole sha256 (64 "
+                         "hex digits) that 'tokeffc inspect RELEASE --json' prints as release_id")
+
+
+def catalogue(release: Release, server_name: str) -> Catalogue:
+    """What ``release`` offers over MCP: its bundles as prompts and its chunks as resources, all read now."""
     prompts = _prompts(release)
     return Catalogue(release, server_name, prompts, _resources(release, [p.context for p in prompts.values()]))
 
@@ -190,19 +195,25 @@ def mime_type(path: str) -> str:
 
 
 def _resources(release: Release, contexts: list[Context]) -> dict[str, ResourceEntry]:
-    """Each chunk file once (the first bundle listing it reads it), with the tiers that list it."""
-    refs, tiers, texts = {}, {}, {}
-    for context in contexts:
-        for ref in context.chunks:
-            refs.setdefault(ref.path, (ref, context))
-            tiers.setdefault(ref.path, set()).add(context.tier)
-            texts.setdefault(ref.id, set()).add(ref.path)
+    """Each chunk file once, read through the first bundle that lists it."""
+    listed, tiers, paths = _chunk_listing(contexts)
     entries = {}
-    for path, (ref, context) in sorted(refs.items()):
-        shown = [tier for tier in release.tiers if tier in tiers[path]] if len(texts[ref.id]) > 1 else []
+    for path, (ref, context) in sorted(listed.items()):
+        shown = [tier for tier in release.tiers if tier in tiers[path]] if len(paths[ref.id]) > 1 else []
         entry = _resource(release, ref, context, shown)
         entries[entry.uri] = entry
     return entries
+
+
+def _chunk_listing(contexts: list[Context]) -> tuple[dict, dict[str, set[str]], dict[str, set[str]]]:
+    """By chunk path, the first (ref, context) listing it and the tiers listing it; by module id, its paths."""
+    listed, tiers, paths = {}, {}, {}
+    for context in contexts:
+        for ref in context.chunks:
+            listed.setdefault(ref.path, (ref, context))
+            tiers.setdefault(ref.path, set()).add(context.tier)
+            paths.setdefault(ref.id, set()).add(ref.path)
+    return listed, tiers, paths
 
 
 def _resource(release: Release, ref, context: Context, tiers: list[str]) -> ResourceEntry:

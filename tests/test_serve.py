@@ -306,7 +306,12 @@ def test_bmad_serves_every_bundle_and_module(bmad, bmad_server):
     for name in ("pm", "pm_create-prd-standard", "bmad-2d-unity-game-dev_agents_game-sm-full"):
         assert bmad_server.prompt_text(name) == bmad.text(expected[name].path)
     chunk_paths = {c.path for b in bmad.manifest.bundles for c in b.chunks}
-    assert len(bmad_server.list_resources().resources) == len(chunk_paths) > 150
+    resources = bmad_server.list_resources().resources
+    assert {r.uri.removeprefix("tokeffc://bmad/0.0.0/") for r in resources} == chunk_paths and len(chunk_paths) > 150
+    template = next(r for r in resources if r.name == "bmad-core/templates/prd-tmpl")
+    assert template.mime_type == "application/yaml" and template.uri.endswith(".yaml")
+    (contents,) = bmad_server.read_resource(template.uri).contents
+    assert contents.text == bmad.text(template.uri.removeprefix("tokeffc://bmad/0.0.0/"))
 
 
 def test_bmad_every_id_an_index_shows_loads_its_chunk(bmad, bmad_server):
