@@ -36,7 +36,7 @@ from generate import marketplace, generate  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
 BMAD = CORPORA / "bmad"
-BMAD_ARGS = ("--config", str(REPO / "tests/fixtures/corpora/bmad.tokeffc.yaml"))  # later: ("--preset", "bmad")
+BMAD_ARGS = ("--preset", "bmad")
 BMAD_EDIT = "bmad-core/tasks/create-next-story.md"  # the task file the incremental rows change
 PYTHON = sys.executable
 TOKEFFC = str(Path(sys.executable).parent / "tokeffc")  # the console script a user runs, beside this Python

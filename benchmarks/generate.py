@@ -44,7 +44,7 @@ SHARED_BLOCKS = (
 
 # tokeffc's own front matter keys and tier conditionals, as this compiler reads them. When the
 # namespaced syntax lands (keys under ``tokeffc:``, conditionals on ``tokeffc.tier``), set this True.
-NAMESPACED = False
+NAMESPACED = True
 TIER_FULL = '{% if tokeffc.tier == "full" %}' if NAMESPACED else '{% if tier == "full" %}'
 
 

@@ -215,6 +215,21 @@ def inspect(archive, as_json):
 
 
 @main.command()
+@click.argument("release", type=click.Path(path_type=Path))
+@click.option("--name", "server_name", help="The server's name (default: the framework's name).")
+@click.option("--release-id", metavar="SHA256", help="Serve only the release with this id (the one build printed).")
+def serve(release, server_name, release_id):
+    """Serve RELEASE (.tokb, folder or manifest.json) over MCP on stdio: prompts, chunks, load_module.
+
+    The release is verified first: a damaged or tampered one is refused (exit 3) before the server
+    speaks MCP. Needs the MCP SDK: pip install 'tokeffc[serve]'.
+    """
+    from .serve import serve as run_server
+
+    run_server(str(release), server_name, release_id, say=lambda line: click.echo(line, err=True))
+
+
+@main.command()
 @click.argument("old", required=False)
 @click.argument("new", required=False)
 @click.option("--base", metavar="GITREF", help="Compare the framework folder OLD (default .) as it was at GITREF "

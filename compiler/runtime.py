@@ -328,14 +328,16 @@ class Release:
             t.path: (t.sha256, t.tokens) for t in module.texts if tier is None or tier in t.tiers}
 
     def _resolve(self, name: str) -> tuple[str, str]:
-        """A module id for what a model asked for: an id, or a unique last part or file name."""
+        """A module id for what a model asked for: an id, or a unique trailing part of one (whole path parts:
+        ``api``, ``domains/api``, as a bundle's index may show it) or file name."""
         modules = self._index.modules()
         if name in modules:
             return name, ""
         if self._aliases is None:
             self._aliases = {}
             for module_id, module in sorted(modules.items()):
-                for alias in {module_id.rsplit("/", 1)[-1], module.file or ""} - {""}:
+                parts = module_id.split("/")
+                for alias in {*("/".join(parts[i:]) for i in range(1, len(parts))), module.file or ""} - {""}:
                     self._aliases.setdefault(alias, []).append(module_id)
         ids = self._aliases.get(name, [])
         if len(ids) == 1:

@@ -11,7 +11,7 @@ import pytest
 from conftest import EXAMPLE, REPO
 from helpers import reference_count
 from tokeffc.pipeline import compile_framework
-from tokeffc.sources import discover_sources
+from tokeffc.sources import discover_sources, walk_tree
 from tokeffc.config import load_config
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -85,7 +85,8 @@ def test_source_paths_are_what_the_build_read():
     manifest = compile_framework(EXAMPLE).release.files
     files = dict(manifest)
     paths = bench.source_paths(files["manifest.json"], EXAMPLE)
-    assert paths == sorted(EXAMPLE / s.path for s in discover_sources(load_config(EXAMPLE)))
+    config = load_config(EXAMPLE)
+    assert paths == sorted(EXAMPLE / s.path for s in discover_sources(config, walk_tree(config)))
 
 
 def test_the_floor_counts_every_listed_file_once(tmp_path):
