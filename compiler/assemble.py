@@ -131,6 +131,7 @@ class Assembler:
         self._chunks: dict[tuple[DocPath, str, str], Chunk] = {}
         self._texts: dict[tuple, Chunk] = {}
         self._bundles: dict[tuple, Bundle] = {}
+        self._units: dict[int, tuple[tuple[str, ...], list[tuple[int, str | None]]]] = {}
         self._entry_dependent: dict[DocPath, bool] = {}
         self._lines: dict[tuple, str] = {}
 
@@ -200,6 +201,18 @@ class Assembler:
             self._entry_dependent[path] = "command" in self.framework.documents[path].template.variables or any(
                 self._names_entry(t) for t in embedded)
         return self._entry_dependent[path]
+
+    def dedupe_units(self, blocks: tuple[str, ...]) -> list[tuple[int, str | None]]:
+        """Per block, the dedupe unit starting there (blocks it spans, key): the same blocks recur in
+        every bundle, so they are cut once per build."""
+        found = self._units.get(id(blocks))
+        if found is None or found[0] is not blocks:
+            units = []
+            for index in range(len(blocks)):
+                span = _unit_of(blocks, index)
+                units.append((span, dedupe_key(blocks[index:index + span])))
+            found = self._units[id(blocks)] = (blocks, units)
+        return found[1]
 
     def _module_text(self, path: DocPath, selection: Selection) -> Chunk:
         """A module's own text as its chunk begins (without what it offers in turn)."""
@@ -276,14 +289,16 @@ class _Writer:
             self.structure("\n")  # whatever follows starts on a line of its own
 
     def _emit_blocks(self, path: DocPath, blocks: tuple[str, ...], kept: list[str], dedupe: bool) -> None:
-        index = 0
+        if not dedupe:
+            kept += blocks
+            self.units += blocks
+            return
+        keys, index = self.a.dedupe_units(blocks), 0
         while index < len(blocks):
-            span = _unit_of(blocks, index) if dedupe else 1
-            unit = blocks[index:index + span]
-            key = dedupe_key(unit) if dedupe else None
+            span, key = keys[index]
             if key is not None:
                 first = self.paragraphs.setdefault(key, path)
-                if first != path and self._pointer_pays(unit, first, key):
+                if first != path and self._pointer_pays(blocks[index:index + span], first, key):
                     index += span
                     continue
             kept.append(blocks[index])  # a section that stays is looked into: its parts may repeat
