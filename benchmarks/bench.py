@@ -25,14 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from generate import marketplace, generate  # noqa: E402
+from generate import generate, marketplace  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
 BMAD = CORPORA / "bmad"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Callable
 
 import jinja2
 

@@ -52,7 +52,7 @@ def _all(framework: Framework, entries: tuple[Entry, ...], renderings: Rendering
     written = renderings.written
     entry_roles = framework.config.entries
     shared = sum(n for p, n in written.items() if framework.documents[p].role not in entry_roles)
-    per_entry = {e.id: shared + (written[e.path] if e.path else 0) for e in entries}
+    per_entry: dict[str, int] = {e.id: shared + (written[e.path] if e.path else 0) for e in entries}
     return Baselines("all", (), shared, per_entry)
 
 
@@ -61,7 +61,7 @@ def _host(framework: Framework, entries: tuple[Entry, ...], renderings: Renderin
     always = attached_closure(framework, always_loaded(framework))
     listing = counter.count(listing_text(framework)) if framework.config.listing else 0
     always_tokens = sum(renderings.written[p] for p in always) + listing
-    per_entry = {}
+    per_entry: dict[str, int] = {}
     for entry in entries:
         extra = attached_closure(framework, [p for p in (entry.path, *entry.focus) if p]) - always
         per_entry[entry.id] = always_tokens + sum(_host_tokens(framework, renderings, counter, p) for p in extra)

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -362,7 +363,7 @@ class _ProgressBar:
 
     def __init__(self, quiet: bool):
         self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
+        self.bar: Any = None
 
     def __enter__(self):
         return self.update

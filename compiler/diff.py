@@ -363,6 +363,7 @@ def _structure(bundle: BundleEntry) -> int:
 def _cause(mid: str, old: tuple[str, int] | None, new: tuple[str, int] | None,
            a: BundleEntry, b: BundleEntry) -> Cause:
     if old is None:
+        assert new is not None  # a module on neither side causes nothing
         change, detail = _why_in(mid, a)
         return Cause(mid, new[0], change, 0, new[1], detail)
     if new is None:
@@ -416,7 +417,9 @@ def _documents(manifest: Manifest) -> dict[tuple[str, str], tuple[str, DocEntry]
 
 def _module_change(a: tuple[str, DocEntry] | None, b: tuple[str, DocEntry] | None,
                    old: Manifest, new: Manifest) -> ModuleChange:
-    mid, doc = b or a
+    found = b or a
+    assert found is not None  # a module on neither side is never compared
+    mid, doc = found
     carried = (_carriers(a, old), _carriers(b, new))
     offered = (_offers(a, old), _offers(b, new))
     old_doc, new_doc = (a[1] if a else None), (b[1] if b else None)
@@ -497,19 +500,23 @@ def check_gates(diff: Diff, gates: Gates) -> tuple[GateFailure, ...]:
 
 
 def _bundle_gates(bundle: BundleChange, gates: Gates) -> list[GateFailure]:
-    failures = []
-    both = bundle.old is not None and bundle.new is not None
-    moved = f"({bundle.old:,} -> {bundle.new:,} tokens)" if both else ""
-    if both and gates.above_percent is not None and _grew_above(bundle.old, bundle.new, gates.above_percent):
-        failures.append(GateFailure("fail-above", bundle.name, f"{bundle.name} grew "
-                                    f"{_pct(bundle.old, bundle.new)} {moved}, above --fail-above "
-                                    f"{gates.above_percent:g}%"))
-    if both and gates.above_tokens is not None and bundle.delta > gates.above_tokens:
-        failures.append(GateFailure("fail-above-tokens", bundle.name, f"{bundle.name} grew {bundle.delta:,} "
-                                    f"tokens {moved}, above --fail-above-tokens {gates.above_tokens:,}"))
+    failures = _growth_gates(bundle, bundle.old, bundle.new, gates) if bundle.old is not None and \
+        bundle.new is not None else []
     if gates.on_over and bundle.status[1] == "over":
         failures.append(GateFailure("fail-on-over", bundle.name, f"{bundle.name} is over its budget "
                                     f"({bundle.new:,} of {bundle.budget[1]:,} tokens) (--fail-on-over)"))
+    return failures
+
+
+def _growth_gates(bundle: BundleChange, old: int, new: int, gates: Gates) -> list[GateFailure]:
+    """The gates on how much a bundle present on both sides grew."""
+    failures, moved = [], f"({old:,} -> {new:,} tokens)"
+    if gates.above_percent is not None and _grew_above(old, new, gates.above_percent):
+        failures.append(GateFailure("fail-above", bundle.name, f"{bundle.name} grew {_pct(old, new)} {moved}, "
+                                    f"above --fail-above {gates.above_percent:g}%"))
+    if gates.above_tokens is not None and bundle.delta > gates.above_tokens:
+        failures.append(GateFailure("fail-above-tokens", bundle.name, f"{bundle.name} grew {bundle.delta:,} "
+                                    f"tokens {moved}, above --fail-above-tokens {gates.above_tokens:,}"))
     return failures
 
 

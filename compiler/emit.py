@@ -11,9 +11,24 @@ from .baseline import Baselines
 from .budgets import BudgetCheck
 from .errors import Notice
 from .graph import Framework
-from .manifest import (SCHEMA, Baseline, BundleEntry, ChunkEntry, CutHint, DocEntry, DroppedEntry, Manifest,
-                       ModuleShare, PassRun, RefEntry, Segment, TierInfo, cache_key, runtime_index)
 from .manifest import MANIFEST_NAME as MANIFEST_NAME
+from .manifest import (
+    SCHEMA,
+    Baseline,
+    BundleEntry,
+    ChunkEntry,
+    CutHint,
+    DocEntry,
+    DroppedEntry,
+    Manifest,
+    ModuleShare,
+    PassRun,
+    RefEntry,
+    Segment,
+    TierInfo,
+    cache_key,
+    runtime_index,
+)
 from .passes import PASS_BY_NAME
 from .rendering import Renderings
 
@@ -52,7 +67,8 @@ def emit_release(framework: Framework, bundles: tuple[Bundle, ...], checks: tupl
     manifest = build_manifest(framework, bundles, checks, facts, files)
     index = runtime_index(manifest)  # the compact index the runtime reads; listed, like every file
     files.update(index)
-    manifest = replace(manifest, files={**manifest.files, **{p: hashlib.sha256(d).hexdigest() for p, d in index.items()}})
+    listed = {path: hashlib.sha256(data).hexdigest() for path, data in index.items()}
+    manifest = replace(manifest, files={**manifest.files, **listed})
     files[MANIFEST_NAME] = manifest.to_json()
     return ReleaseFiles(tuple(sorted(files.items())), manifest)
 
@@ -60,7 +76,7 @@ def emit_release(framework: Framework, bundles: tuple[Bundle, ...], checks: tupl
 def source_hash(framework: Framework) -> str:
     digest = hashlib.sha256(framework.config.source_text.encode("utf-8"))
     for path, doc in framework.documents.items():
-        digest.update(f"\0{path}\0{doc.sha256}".encode("utf-8"))
+        digest.update(f"\0{path}\0{doc.sha256}".encode())
     return digest.hexdigest()
 
 

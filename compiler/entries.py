@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import Notice, Span
 from .graph import Framework
 from .parse import DocId, Document
 from .references import yaml_fences
-from .yamlio import try_read_yaml
 from .sources import DocPath
+from .yamlio import try_read_yaml
 
 SESSION_ID = DocId("_session")
 

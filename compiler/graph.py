@@ -9,9 +9,9 @@ soft one that names nothing is simply not a reference.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 import networkx as nx
 

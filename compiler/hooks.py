@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import posixpath
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .config import Config
 from .errors import Notice, Span

@@ -14,12 +14,19 @@ import json
 import sys
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Union
 
 from .errors import ReleaseError, Span
-from .layout import (MANIFEST_NAME, MAX_FILE_BYTES, RUNTIME_INDEX, RUNTIME_INDEX_SCHEMA, RUNTIME_SHARDS,
-                     safe_release_path)
+from .layout import (
+    MANIFEST_NAME,
+    MAX_FILE_BYTES,
+    RUNTIME_INDEX,
+    RUNTIME_INDEX_SCHEMA,
+    RUNTIME_SHARDS,
+    safe_release_path,
+)
 
 SCHEMA = "tokeffc.manifest/2"
 OLD_SCHEMAS = ("tokeffc.manifest/1",)
@@ -413,7 +420,8 @@ def _check_digests(manifest: Manifest, where: str) -> None:
     """A bundle's or chunk's sha256 and cache key agree with ``files``, which the runtime checks reads against."""
     for index, bundle in enumerate(manifest.bundles):
         entries = [(f"bundles[{index}]", bundle.path, bundle.sha256, bundle.cache_key)]
-        entries += [(f"bundles[{index}].chunks[{i}]", c.path, c.sha256, c.cache_key) for i, c in enumerate(bundle.chunks)]
+        entries += [(f"bundles[{index}].chunks[{i}]", c.path, c.sha256, c.cache_key)
+                    for i, c in enumerate(bundle.chunks)]
         for at, path, sha256, key in entries:
             if sha256 != manifest.files[path] or key != cache_key(sha256):
                 raise _field_error(where, at, f"gives '{path}' a sha256 or cache_key that 'files' does not")
@@ -441,7 +449,8 @@ def runtime_index(manifest: Manifest) -> dict[str, bytes]:
     records.append(_compact({"modules": _index_modules(manifest)}))
     shards, places = _shards(records)
     header = {"schema": RUNTIME_INDEX_SCHEMA, "framework": manifest.framework, "version": manifest.version,
-              "tiers": list(manifest.tier_names), "shards": {p: hashlib.sha256(d).hexdigest() for p, d in shards.items()},
+              "tiers": list(manifest.tier_names),
+              "shards": {p: hashlib.sha256(d).hexdigest() for p, d in shards.items()},
               "commands": dict(zip(commands, places)), "modules": places[-1]}
     return {RUNTIME_INDEX: _compact(header) + b"\n", **shards}
 
@@ -483,7 +492,8 @@ def _index_modules(manifest: Manifest) -> dict[str, Any]:
             text[3].add(bundle.tier)
     ranks = {name: rank for rank, name in enumerate(manifest.tier_names)}
     for entry in modules.values():
-        entry["texts"] = [[*text[:3], sorted(text[3], key=ranks.__getitem__)] for _, text in sorted(entry["texts"].items())]
+        entry["texts"] = [[*text[:3], sorted(text[3], key=ranks.__getitem__)]
+                          for _, text in sorted(entry["texts"].items())]
     return modules
 
 

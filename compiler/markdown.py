@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 _BLANK_RUN = re.compile(r"\n(?:[ \t\r]*\n)+")
 INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)

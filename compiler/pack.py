@@ -321,8 +321,9 @@ def _inflate_frame(frame: bytes, size: int, archive: Archive) -> bytes:
     try:
         declared = zstandard.frame_content_size(frame)
         if declared != size:
-            raise archive.error(f"a frame declares {declared:,} bytes where its seek table says {size:,}" if declared >= 0
-                                else "a frame does not declare its size, as every frame tokeffc writes does")
+            raise archive.error(f"a frame declares {declared:,} bytes where its seek table says {size:,}"
+                                if declared >= 0 else "a frame does not declare its size, as every frame tokeffc "
+                                "writes does")
         return zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW).decompress(frame, allow_extra_data=False)
     except zstandard.ZstdError as exc:
         raise archive.error(f"archive is truncated or damaged ({exc})") from None

@@ -11,14 +11,22 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, NewType
+from typing import Any, NewType
 
 from .config import LOAD_KINDS, Config
 from .errors import Notice, Problems, Span, TokeffcError
 from .markdown import Split, split_blocks, split_front_matter
-from .references import (Reference, declared_references, field_references, link_references,
-                         mention_pattern_references, mention_references, prose_path_references)
+from .references import (
+    Reference,
+    declared_references,
+    field_references,
+    link_references,
+    mention_pattern_references,
+    mention_references,
+    prose_path_references,
+)
 from .rules import Rule, When
 from .sources import DocPath, SourceFile
 from .templating import BodyTemplate, plain_body, prepare_body
@@ -74,7 +82,8 @@ class Document:
 
 def parse_documents(sources: tuple[SourceFile, ...], config: Config) -> list[Document]:
     """Parse every source; every problem in every file is reported together."""
-    documents, problems = [], []
+    documents: list[Document] = []
+    problems: list[TokeffcError] = []
     for source in sources:
         try:
             documents.append(parse_document(source, config))

@@ -9,8 +9,8 @@ pass needs an entry here and nothing else.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .markdown import INLINE_CODE, fenced_line_mask, prose_and_code
 

@@ -4,25 +4,25 @@ assemble (with dedupe), budgets, emit."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from .assemble import Assembler, Bundle
 from .baseline import measure_baselines
+from .budgets import BudgetCheck, check_budgets
 from .build import BuildOptions
 from .cache import BuildCache
-from .budgets import BudgetCheck, check_budgets
 from .config import Config, load_config
 from .emit import BuildFacts, ReleaseFiles, emit_release
 from .entries import Entry, find_entries
 from .errors import Notice, Span, TokeffcError, UsageError
 from .graph import Framework, build_graph
 from .hooks import session_hook_files
-from .publish import write_release
 from .parse import Document, parse_document, parse_documents, source_units
 from .passes import PASS_NAMES
 from .plugins import find_plugins
+from .publish import write_release
 from .rendering import Renderings, render_all
 from .selection import Selection, select_bundles
 from .sources import DocPath, SourceFile, Tree, discover_sources, named_id, read_source, walk_tree
@@ -52,9 +52,10 @@ class BuildResult:
         return self.release.manifest
 
 
-def compile_framework(root: Path, options: BuildOptions = BuildOptions(),
+def compile_framework(root: Path, options: BuildOptions | None = None,
                       progress: Progress | None = None) -> BuildResult:
     """Everything but writing: the release as bytes, with its budget checks."""
+    options = options or BuildOptions()
     if options.preset == "claude-plugin" and not options.overrides:
         plugins = find_plugins(Path(root))
         if len(plugins) > 1:
@@ -130,7 +131,7 @@ def plugin_builds(root: Path, options: BuildOptions) -> list[tuple[Path, BuildOp
     return [(p.root, replace(options, overrides=p.overrides)) for p in plugins] or [(Path(root), options)]
 
 
-def build_release(root: Path, out_dir: Path, options: BuildOptions = BuildOptions(), *, allow_over: bool = False,
+def build_release(root: Path, out_dir: Path, options: BuildOptions | None = None, *, allow_over: bool = False,
                   progress: Progress | None = None) -> tuple[BuildResult, Path | None, Path | None]:
     """Compile and, unless a bundle is over budget (and that is not allowed), write the release."""
     result = compile_framework(root, options, progress)

@@ -9,8 +9,8 @@ offer it as a chunk, and the text that names it stays as written.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .errors import Span
 from .markdown import INLINE_CODE, prose_and_code
@@ -206,7 +206,7 @@ def _targeted(kind: str, extractor: Extractor, name: str, span: Span) -> Referen
     return Reference((extractor.target or "").replace("{name}", name), kind, load, span, extractor.load == "soft")
 
 
-_PROSE_PATH = re.compile(r"(?<![\w/.@-])((?:\.{1,2}/|/)?\.?[\w{}][\w{}.-]*(?:/[\w{}.-]+)*\.(?:md|markdown|yaml|yml|txt|json))\b")
+_PROSE_PATH = re.compile(r"(?<![\w/.@-])((?:\.{1,2}/|/)?\.?[\w{}][\w{}.-]*(?:/[\w{}.-]+)*\.(?:md|markdown|yaml|yml|txt|json))\b")  # noqa: E501
 _LINK = re.compile(r"\[[^\]\n]*\]\(\s*<?([^)\s>#]+)(?:#[^)\s]*)?>?(?:\s+\"[^\"]*\")?\s*\)")
 
 

@@ -9,8 +9,8 @@ per pass come from these counts and nothing else.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .entries import Entry
 from .graph import Framework

@@ -4,7 +4,6 @@ JSON. They decide nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .errors import printable

@@ -8,8 +8,9 @@ them (a front-matter list, a name in prose) and says where they point.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .globs import glob_regex
 

@@ -148,9 +148,9 @@ class _Selector:
     def _follow(self, path: DocPath, rank: int, soft: bool) -> None:
         documents = self.framework.documents
         for ref in self._rendered(path).refs:
-            target = documents[ref.target]
-            if target.load != "immediate" or not in_tier(self.framework, ref.target, self.tier):
-                self._offer(ref.target, max(rank, LOAD_RANK[target.load]), soft, path, slot=False)
+            load_of = documents[ref.target].load
+            if load_of != "immediate" or not in_tier(self.framework, ref.target, self.tier):
+                self._offer(ref.target, max(rank, LOAD_RANK[load_of]), soft, path, slot=False)
         for target, edges in self.framework.edges_from(path):
             for edge in edges:
                 if edge.kind in INLINE_KINDS:

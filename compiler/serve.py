@@ -23,7 +23,8 @@ What a client sees:
   the module's id, described by its trigger and size.
 - **A tool**, ``load_module``: :meth:`Release.tool`'s definition, answered by
   :meth:`Release.call_tool` (an id, any trailing part of it the index shows, or its file name,
-  when unique). The bundles' module index already names this tool. A module whose text differs between tiers resolves to the
+  when unique). The bundles' module index already names this tool. A module whose text differs between tiers
+  resolves to the
   bundle of the prompt this server served last; an unknown id is a tool error the model can read
   (``is_error``), and the server goes on.
 """
@@ -207,7 +208,9 @@ def _resources(release: Release, contexts: list[Context]) -> dict[str, ResourceE
 
 def _chunk_listing(contexts: list[Context]) -> tuple[dict, dict[str, set[str]], dict[str, set[str]]]:
     """By chunk path, the first (ref, context) listing it and the tiers listing it; by module id, its paths."""
-    listed, tiers, paths = {}, {}, {}
+    listed: dict = {}
+    tiers: dict[str, set[str]] = {}
+    paths: dict[str, set[str]] = {}
     for context in contexts:
         for ref in context.chunks:
             listed.setdefault(ref.path, (ref, context))

@@ -139,7 +139,7 @@ def _referrers(result: BuildResult, path: DocPath) -> list[tuple[str, str]]:
     """(entry id, file:line) for each entry whose own files refer to ``path`` (not through the core)."""
     framework = result.framework
     core = set(attached_closure(framework, always_loaded(framework)))
-    found = []
+    found: list[tuple[str, str]] = []
     for entry in result.entries:
         own = attached_closure(framework, [p for p in (entry.path, *entry.focus) if p]) - core
         for source in own:

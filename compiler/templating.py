@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .errors import Span, TokeffcError
 from .markdown import prose_and_code
@@ -49,7 +49,7 @@ class Cond:
     branches: tuple[tuple[Any, tuple[Node, ...]], ...]  # (expression or None for else, body)
 
 
-Node = Union[str, Include, Var, Cond]
+Node = str | Include | Var | Cond
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,8 @@ class _Tag:
 def _our_tags(body: str, span: Span) -> list[_Tag]:
     """tokeffc's tags in order; ``else``/``endif`` are ours when they close an ``if`` of ours."""
     candidates = sorted(_candidates(body, span), key=lambda t: t.start)
-    tags, stack = [], []  # stack: True for our if, False for the framework's
+    tags: list[_Tag] = []
+    stack: list[bool] = []  # True for an if of tokeffc's, False for the framework's
     for tag in candidates:
         ours = _is_ours(tag, stack, span)
         if ours:
@@ -194,7 +195,7 @@ def _tag(body: str, offset: int, match: re.Match, kind: str, argument: str, span
     line = span.line + body.count("\n", 0, start)
     if kind == "include":
         argument = _INCLUDE_ARG.fullmatch(argument).group(2)  # type: ignore[union-attr]
-    cut_start, cut_end = _cut(body, start, end, kind, match.group(1) == "-", match.group(match.lastindex) == "-")
+    cut_start, cut_end = _cut(body, start, end, kind, match.group(1) == "-", match.group(match.lastindex or 0) == "-")
     line_start, line_end = body.rfind("\n", 0, start) + 1, body.find("\n", end)
     if kind == "include" and (body[line_start:start].strip() or body[end:None if line_end < 0 else line_end].strip()):
         raise TokeffcError("{% include %} must stand on a line of its own", Span(span.path, line),

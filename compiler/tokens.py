@@ -9,11 +9,11 @@ Each distinct piece is tokenized once per build.
 from __future__ import annotations
 
 import binascii
-from bisect import bisect_right
 import hashlib
 import importlib.util
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from itertools import accumulate
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from .errors import Span, TokeffcError
 # The regular expressions and special tokens of the encodings tokeffc knows by name.
 # A user-named .tiktoken file takes the pattern of the encoding its file is named after.
 _CL100K_PATTERN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # noqa: E501
 )
 _O200K_PATTERN = "|".join([
     r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",

@@ -14,12 +14,11 @@ refused after composing at most ``max_values`` nodes.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -289,7 +288,7 @@ class _PyLoader(_BoundedComposer, yaml.reader.Reader, yaml.scanner.Scanner, yaml
 
 _Loader: type = _PyLoader
 if _PARSER is not None:
-    class _CLoader(_BoundedComposer, _PARSER, Resolver):  # type: ignore[misc, valid-type]
+    class _CLoader(_BoundedComposer, _PARSER, Resolver):
         def __init__(self, text: str, bounds: _Bounds):
             _PARSER.__init__(self, text)
             Composer.__init__(self)
@@ -359,7 +358,7 @@ class _Converter:
         self.known_tag(node, _MAPPING_TAGS)
         pairs = self.pairs(node)
         result: dict[str, Any] = {}
-        for key, (key_node, value_node) in pairs:  # merged keys first: the mapping's own keys win
+        for _key, (key_node, value_node) in pairs:  # merged keys first: the mapping's own keys win
             if key_node.tag == _MERGE:
                 self.merge(result, value_node, path)
         for key, (key_node, value_node) in pairs:

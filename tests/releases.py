@@ -13,9 +13,8 @@ import zstandard
 from click.testing import CliRunner
 
 from tokeffc.cli import main
-from tokeffc.manifest import dump_json
 from tokeffc.layout import RUNTIME_INDEX, RUNTIME_SHARDS
-from tokeffc.manifest import cache_key, read_manifest, runtime_index
+from tokeffc.manifest import cache_key, dump_json, read_manifest, runtime_index
 from tokeffc.pack import pack_archive
 
 MANIFEST = "manifest.json"

@@ -16,16 +16,14 @@ import tarfile
 
 import pytest
 import zstandard
+from conftest import EXAMPLE, REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from releases import MANIFEST, assert_refused, inspect, legacy_tokb, reseal, rle_frame, tar, tarfile_entry, tokb, zst
 
-from releases import (MANIFEST, assert_refused, inspect, legacy_tokb, reseal, rle_frame, tar, tarfile_entry,
-                      tokb, zst)
 from tokeffc import pack
 from tokeffc.pipeline import compile_framework
 from tokeffc.runtime import Release, ReleaseError
-
-from conftest import EXAMPLE, REPO
 
 PREFIX = "forge/2.3.0"
 MEMORY_LIMIT = 512 << 20

@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import EXAMPLE, REPO
 from helpers import reference_count
+
+from tokeffc.config import load_config
 from tokeffc.pipeline import compile_framework
 from tokeffc.sources import discover_sources, walk_tree
-from tokeffc.config import load_config
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench  # noqa: E402

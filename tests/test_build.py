@@ -1,11 +1,10 @@
 """The whole pipeline on the example and on small frameworks: contents and exact accounting."""
 
-import json
-
-from tokeffc.pipeline import BuildOptions, compile_framework
 
 from conftest import EXAMPLE
 from helpers import assert_counts_exact, assert_savings_reconcile
+
+from tokeffc.pipeline import BuildOptions, compile_framework
 
 
 def bundle_text(result, command, tier):
@@ -22,7 +21,8 @@ def test_example_bundles_follow_the_tiers():
     result = compile_framework(EXAMPLE)
     minimal, full = bundle_text(result, "task", "minimal"), bundle_text(result, "task", "full")
     assert minimal.startswith("# Forge\n")  # core first
-    assert minimal.rstrip().endswith("- Before pushing, run the quality gates locally.")  # command (and its include) last
+    # the command (and its include) last
+    assert minimal.rstrip().endswith("- Before pushing, run the quality gates locally.")
     assert "Test a hypothesis by the cheapest check that could prove it wrong." in minimal
     assert "<reasoning>" not in minimal and "<reasoning>" in full  # checkpoints compressed below full
     assert "When the task is larger than it looked" not in minimal  # tier-conditional

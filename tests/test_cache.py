@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from conftest import EXAMPLE, REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +15,6 @@ from tokeffc.build import BuildOptions, build_cached
 from tokeffc.cache import BuildCache
 from tokeffc.errors import TokeffcError
 from tokeffc.pipeline import compile_framework
-
-from conftest import EXAMPLE, REPO
 
 
 def output(folder: Path) -> dict[str, bytes]:

@@ -6,10 +6,9 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLE, FIXTURES
 
 from tokeffc.cli import main
-
-from conftest import EXAMPLE, FIXTURES
 
 BAD_INPUT = {
     "broken-yaml": r"broken-yaml/commands/cmd.md:2: invalid YAML front matter",

@@ -1,11 +1,10 @@
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLE, write_tree
 
 from tokeffc.cli import main
 from tokeffc.config import load_config
 from tokeffc.errors import ConfigError, TokeffcError
-
-from conftest import EXAMPLE, write_tree
 
 
 def test_example_config_loads_with_tiers_in_order():
@@ -30,11 +29,11 @@ def test_every_problem_is_reported_at_once_with_lines(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
     lines = caught.value.lines()
-    assert any(":1: 'name' must match" in l for l in lines)
-    assert any(":2: 'version' must be SemVer" in l for l in lines)
-    assert any(":3: unknown key 'teirs'; did you mean 'tiers'?" in l for l in lines)
-    assert any(":4: 'warn_at'" in l for l in lines)
-    assert any(":6: unknown tier 'huge' in budgets.task" in l for l in lines)
+    assert any(":1: 'name' must match" in line for line in lines)
+    assert any(":2: 'version' must be SemVer" in line for line in lines)
+    assert any(":3: unknown key 'teirs'; did you mean 'tiers'?" in line for line in lines)
+    assert any(":4: 'warn_at'" in line for line in lines)
+    assert any(":6: unknown tier 'huge' in budgets.task" in line for line in lines)
     assert len(lines) == 5
 
 

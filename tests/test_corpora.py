@@ -5,11 +5,10 @@ import re
 import statistics
 
 import pytest
-
-from tokeffc.pipeline import BuildOptions, compile_framework
-
 from conftest import CORPORA, FIXTURES
 from helpers import REFERENCE_ENCODING, assert_counts_exact, assert_savings_reconcile
+
+from tokeffc.pipeline import BuildOptions, compile_framework
 
 SUPERCLAUDE, BMAD, SUPERPOWERS = CORPORA / "superclaude", CORPORA / "bmad", CORPORA / "superpowers"
 needs = pytest.mark.skipif(not CORPORA.is_dir(), reason="shared corpora not present")
@@ -120,7 +119,7 @@ def test_superpowers_as_a_plugin(tmp_path):
     injected = "skills/using-superpowers/SKILL.md"
     assert result.framework.documents[injected].role == "core"  # its SessionStart hook injects it
     chunks = {c.id: c for c in session.chunks}
-    for path, doc in skills.items():
+    for doc in skills.values():
         assert chunks[doc.id].when == doc.meta_value("description")  # offered by its description
     tracing = "skills/systematic-debugging/root-cause-tracing"
     assert chunks[tracing].soft  # a sibling named in the skill's prose: reachable from it

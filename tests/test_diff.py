@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLE
+from helpers import reference_count
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,9 +27,6 @@ from tokeffc.diffreport import diff_markdown, diff_tables, md, rich_renderable
 from tokeffc.manifest import BundleEntry, ModuleShare
 from tokeffc.pack import pack_archive
 from tokeffc.pipeline import BuildOptions, build_release
-
-from conftest import EXAMPLE
-from helpers import reference_count
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diff"
 EDITED = "errors/handling"  # the module 1.1.0 changes: a paragraph of its own, shared with no other file
@@ -228,7 +227,7 @@ def test_markdown_shows_changed_rows_and_collapses_details(releases):
     carrying = _carrying(built["1.0.0"], EDITED)
     assert {(r[0], r[1]) for r in rows} == carrying  # only changed rows
     old, new = _exact(built["1.0.0"]), _exact(built["1.1.0"])
-    for command, tier, _, before, after, delta, _ in rows:
+    for command, tier, _, _before, _after, delta, _ in rows:
         assert int(delta.replace(",", "")) == new[(command, tier)] - old[(command, tier)]
     causes = [r for r in _md_rows(text, "Why they changed") if r[0] != "module"]
     assert {r[0] for r in causes} == {md(EDITED)}

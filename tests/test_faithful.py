@@ -6,15 +6,14 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import CORPORA, EXAMPLE, FIXTURES, write_tree
+from fidelity import check_fidelity
+from helpers import assert_counts_exact, assert_savings_reconcile
 
 from tokeffc.cli import main
 from tokeffc.errors import Problems
 from tokeffc.pipeline import BuildOptions, compile_framework
 from tokeffc.stats import collect_stats
-
-from conftest import CORPORA, EXAMPLE, FIXTURES, write_tree
-from fidelity import check_fidelity
-from helpers import assert_counts_exact, assert_savings_reconcile
 
 FAITHFUL = FIXTURES / "faithful"
 

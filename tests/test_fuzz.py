@@ -5,12 +5,11 @@ import tempfile
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokeffc.cli import main
-
-from conftest import write_tree
 
 PIECES = [
     "plain text\n", "{{version}} and {{ tokeffc.version }}\n", "{% if tokeffc.tier == 'full' %}\n",

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from tokeffc.pipeline import compile_framework
-
 from conftest import EXAMPLE
+
+from tokeffc.pipeline import compile_framework
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "forge"
 

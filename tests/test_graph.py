@@ -1,12 +1,11 @@
 """The graph: references resolved as the host resolves them, run-time paths, missing files, cycles."""
 
 import pytest
+from conftest import EXAMPLE, MINI_CONFIG
 
 from tokeffc.config import load_config
 from tokeffc.errors import TokeffcError
 from tokeffc.pipeline import load_framework
-
-from conftest import EXAMPLE, MINI_CONFIG
 
 
 def framework(root):
@@ -90,7 +89,7 @@ def test_front_matter_fields_name_files_through_a_pattern(mini):
     root = mini({"tokeffc.yaml": MINI_CONFIG + "extractors:\n  - {kind: front_matter, field: personas, "
                                                "target: 'agents/*{name}*.md', load: immediate}\n",
                  "commands/c.md": "---\npersonas: [architect, nobody]\n---\nc\n",
-                 "agents/system-architect.md": "a\n"}) 
+                 "agents/system-architect.md": "a\n"})
     with pytest.raises(TokeffcError, match="front-matter reference 'agents/\\*nobody\\*.md' not found"):
         framework(root)
 

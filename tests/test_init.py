@@ -8,12 +8,11 @@ import statistics
 
 import pytest
 from click.testing import CliRunner
+from conftest import CORPORA, write_tree
 
 from tokeffc.cli import main
 from tokeffc.pipeline import BuildOptions, compile_framework
 from tokeffc.yamlio import read_yaml
-
-from conftest import CORPORA, write_tree
 
 needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason="shared corpora not present")
 

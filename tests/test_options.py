@@ -7,12 +7,11 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLE, MINI_CONFIG, REPO
 
 from tokeffc.cli import main
 from tokeffc.pipeline import build_release, compile_framework
 from tokeffc.runtime import Release, ReleaseError
-
-from conftest import EXAMPLE, MINI_CONFIG, REPO
 
 
 def bundle(result, command, tier):
@@ -105,7 +104,8 @@ def test_init_uses_the_given_name(tmp_path):
 
 def test_a_tier_can_keep_its_reasoning(mini):
     body = '<checkpoint id="x">\n<reasoning>Long why.</reasoning>\n<conclusion>Do it.</conclusion>\n</checkpoint>\n'
-    config = "name: m\nversion: 1.0.0\ncore: [CORE.md]\ntiers:\n  small: {budget: 900, compress: false}\n  big: {budget: 1000}\n"
+    config = ("name: m\nversion: 1.0.0\ncore: [CORE.md]\ntiers:\n  small: {budget: 900, compress: false}\n"
+              "  big: {budget: 1000}\n")
     result = compile_framework(mini({"commands/c.md": body}, config=config))
     assert "Long why." in bundle(result, "c", "small")
 

@@ -1,13 +1,12 @@
 """Parse: front matter as the host reads it, tokeffc's key, rules, references with their lines."""
 
 import pytest
+from conftest import MINI_CONFIG
 
 from tokeffc.config import load_config
 from tokeffc.errors import Problems, TokeffcError
 from tokeffc.parse import parse_document, parse_documents
 from tokeffc.sources import SourceFile
-
-from conftest import MINI_CONFIG
 
 
 def parse(text, config, role="module", path="modules/x.md"):

@@ -1,14 +1,20 @@
 """The text passes: examples, and invariants checked by hypothesis."""
 
+from conftest import MINI_CONFIG
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokeffc.markdown import fenced_line_mask, split_blocks
-from tokeffc.passes import (PASSES, PassSettings, compress_checkpoints, dedupe_key, drop_reasoning_sections,
-                            normalise_text, run_document_passes)
+from tokeffc.passes import (
+    PASSES,
+    PassSettings,
+    compress_checkpoints,
+    dedupe_key,
+    drop_reasoning_sections,
+    normalise_text,
+    run_document_passes,
+)
 from tokeffc.pipeline import BuildOptions, compile_framework
-
-from conftest import MINI_CONFIG
 
 ALL = tuple(p.name for p in PASSES)
 
@@ -69,7 +75,7 @@ document = st.lists(st.one_of(line, fence), max_size=25).map("\n".join)
 def fenced_blocks(text):
     lines = text.replace("\r\n", "\n").replace("\r", "\n").splitlines(keepends=True)
     mask = fenced_line_mask(lines)
-    return [l for l, fenced in zip(lines, mask) if fenced]
+    return [line for line, fenced in zip(lines, mask) if fenced]
 
 
 @settings(max_examples=300, deadline=None)
@@ -77,7 +83,7 @@ def fenced_blocks(text):
 def test_normalise_is_idempotent_and_never_touches_fences(text):
     once = normalise_text(text)
     assert normalise_text(once) == once
-    assert [l.rstrip("\n") for l in fenced_blocks(once)] == [l.rstrip("\n") for l in fenced_blocks(text)]
+    assert [x.rstrip("\n") for x in fenced_blocks(once)] == [x.rstrip("\n") for x in fenced_blocks(text)]
 
 
 @settings(max_examples=300, deadline=None)
@@ -109,7 +115,8 @@ def test_dedupe_replaces_a_copy_from_another_file_by_a_pointer(mini):
 def test_dedupe_never_removes_within_one_file_lists_or_yaml(mini):
     item = "- an option long enough to be a paragraph if it were not an item of a list\n"
     result = build(mini, {
-        "commands/c.md": f"---\ntokeffc: {{requires: [a, modules/t.yaml, modules/u.yaml]}}\n---\n{PARAGRAPH}\n{PARAGRAPH}\n{item}",
+        "commands/c.md": (f"---\ntokeffc: {{requires: [a, modules/t.yaml, modules/u.yaml]}}\n---\n"
+                          f"{PARAGRAPH}\n{PARAGRAPH}\n{item}"),
         "modules/a.md": f"{item}",
         "modules/t.yaml": "workflow:\n  id: x\n  note: a yaml value long enough to count as a paragraph\n",
         "modules/u.yaml": "workflow:\n  id: x\n  note: a yaml value long enough to count as a paragraph\n"})

@@ -4,14 +4,13 @@ output faithful to its sources, and the same bytes whatever order the files were
 import tempfile
 from pathlib import Path
 
+from conftest import MINI_CONFIG, write_tree
+from fidelity import check_fidelity
+from helpers import assert_counts_exact, assert_savings_reconcile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokeffc.pipeline import compile_framework
-
-from conftest import MINI_CONFIG, write_tree
-from fidelity import check_fidelity
-from helpers import assert_counts_exact, assert_savings_reconcile
 
 TEXTS = [
     "Plain guidance that is long enough to be deduplicated when it shows up twice in a bundle.\n",

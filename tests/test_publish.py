@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLE, MINI_CONFIG, REPO, write_tree
 
 from tokeffc import publish
 from tokeffc.cli import main
 from tokeffc.pipeline import compile_framework
 from tokeffc.runtime import Release
-
-from conftest import EXAMPLE, MINI_CONFIG, REPO, write_tree
 
 BEFORE_COMMIT = ("staging", "staged")
 AFTER_COMMIT = ("committed", "moved-previous", "moved-folder", "moved-archive", "journal-removed", "cleaned")

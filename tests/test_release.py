@@ -9,13 +9,12 @@ import sys
 
 import pytest
 import zstandard
+from conftest import EXAMPLE
+from helpers import reference_count
 
 from tokeffc.errors import TokeffcError
 from tokeffc.pipeline import build_release
 from tokeffc.runtime import Release, ReleaseError
-
-from conftest import EXAMPLE
-from helpers import reference_count
 
 
 @pytest.fixture
@@ -93,7 +92,8 @@ def test_tampered_chunk_in_archive_is_refused(built, tmp_path):
     forged = tmp_path / "forged.tokb"
     forged.write_bytes(pack_archive("forge/2.3.0", files))
     release = Release.open(forged)
-    ids = {c.id: c for b in release.manifest.bundles for c in b.chunks if c.path == chunk.relative_to(folder).as_posix()}
+    wanted = chunk.relative_to(folder).as_posix()
+    ids = {c.id: c for b in release.manifest.bundles for c in b.chunks if c.path == wanted}
     module_id, entry = next(iter(ids.items()))
     with pytest.raises(ReleaseError, match="does not match its sha256"):
         release.call_tool({"module": module_id}, context=release.context(*_first_bundle_with(release, entry.path)))

@@ -13,17 +13,16 @@ import subprocess
 import sys
 
 import pytest
+from conftest import EXAMPLE, MINI_CONFIG, REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
-
 from releases import MANIFEST, assert_refused, inspect, read_folder, reseal, shard_of, write_folder
+
 from tokeffc.layout import RUNTIME_INDEX
 from tokeffc.manifest import Manifest
 from tokeffc.pipeline import build_release, compile_framework
 from tokeffc.runtime import CACHE_MIN_DEFAULT, Context, Release, ReleaseError, Segment, cache_minimum
-
-from conftest import EXAMPLE, MINI_CONFIG, REPO
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +103,10 @@ def test_a_release_without_an_index_derives_it(files, tmp_path):
 
 
 def test_runtime_import_leaves_heavy_modules_out():
-    code = "import sys; before = set(sys.modules); import tokeffc.runtime; print(sorted(m for m in set(sys.modules) - " \
-           "before if m.split('.')[0] in ('click', 'jinja2', 'networkx', 'tiktoken', 'rich', 'yaml', 'tempfile', " \
-           "'shutil', 'threading', 'logging', 'dataclasses', 'tarfile', 'pathlib')))"
+    code = "import sys; before = set(sys.modules); import tokeffc.runtime; " \
+           "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('click', 'jinja2', " \
+           "'networkx', 'tiktoken', 'rich', 'yaml', 'tempfile', 'shutil', 'threading', 'logging', 'dataclasses', " \
+           "'tarfile', 'pathlib')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
 
@@ -386,7 +386,8 @@ def test_mutated_manifests_never_crash(files, mutable, data):
     for _ in range(data.draw(st.integers(1, 3))):
         candidates = [p for p in paths(changed)] if changed is not manifest else all_paths
         path = data.draw(st.sampled_from(candidates))
-        changed = mutate(changed, path, data.draw(st.sampled_from(["replace", "delete", "add"])), data.draw(json_values()))
+        how = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        changed = mutate(changed, path, how, data.draw(json_values()))
     folder = base / "release"
     shutil.rmtree(folder, ignore_errors=True)
     write_folder(folder, {**files, MANIFEST: json.dumps(changed, allow_nan=True).encode()})

@@ -1,8 +1,8 @@
 """Selection: what each bundle holds per tier, how loads combine, and the order of sections."""
 
-from tokeffc.pipeline import compile_framework
-
 from conftest import EXAMPLE
+
+from tokeffc.pipeline import compile_framework
 
 
 def selections(root):

@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 from anyio.from_thread import start_blocking_portal
 from click.testing import CliRunner
-from hypothesis import given, strategies as st
+from conftest import CORPORA, EXAMPLE
+from helpers import reference_count
+from hypothesis import given
+from hypothesis import strategies as st
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
@@ -27,9 +30,6 @@ from tokeffc.cli import main
 from tokeffc.manifest import read_manifest
 from tokeffc.runtime import Release as TokeffcRelease
 from tokeffc.serve import ARGUMENTS, load_module, mime_type, prompt_name, resource_uri
-
-from conftest import CORPORA, EXAMPLE
-from helpers import reference_count
 
 BMAD = CORPORA / "bmad"
 INDEX_LINE = re.compile(r"^- `([^`]+)` \(")  # "- `domains/api` (module, 169 tokens): when …"

@@ -4,12 +4,11 @@ whose effect is a real rebuild, and never "delete it" for a file the framework n
 import json
 
 from click.testing import CliRunner
+from conftest import CORPORA, EXAMPLE, FIXTURES
 
 from tokeffc.cli import main
 from tokeffc.pipeline import BuildOptions, compile_framework
 from tokeffc.stats import _tokens_with_loads, collect_stats
-
-from conftest import CORPORA, EXAMPLE, FIXTURES
 
 
 def test_kinds_add_up_to_sources_and_release():

@@ -8,6 +8,9 @@ import shutil
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import CORPORA, EXAMPLE, FIXTURES, write_tree
+from fidelity import Held, check_installed
+from helpers import reference_count
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,13 +18,14 @@ from tokeffc.cli import main
 from tokeffc.errors import OutputError
 from tokeffc.pipeline import BuildOptions
 from tokeffc.references import find_mentions
-from tokeffc.targets.claude_code import (InstallOptions, host_head, install_claude_code, plan_claude_code,
-                                         without_our_key)
+from tokeffc.targets.claude_code import (
+    InstallOptions,
+    host_head,
+    install_claude_code,
+    plan_claude_code,
+    without_our_key,
+)
 from tokeffc.targets.ledger import LEDGER, apply_changes, plan_changes
-
-from conftest import CORPORA, EXAMPLE, FIXTURES, write_tree
-from fidelity import Held, check_installed
-from helpers import reference_count
 
 FAITHFUL = FIXTURES / "faithful"
 ROW = re.compile(r"^- `([^`]+)` \([\w-]+, (\d+) tokens(?:, only if needed)?\): ", re.M)

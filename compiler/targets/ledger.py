@@ -16,9 +16,10 @@ import posixpath
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import OutputError, Span, TokeffcError, raise_all
 
