@@ -3,9 +3,9 @@
 import subprocess
 import sys
 
-import tokeffc
-
 from conftest import REPO
+
+import tokeffc
 
 
 def test_every_public_name_resolves():
