@@ -101,8 +101,9 @@ def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None)
     except (binascii.Error, ValueError):
         raise TokeffcError(f"encoding file for '{name}' is not '<base64> <rank>' lines", span,
                            "use an unmodified .tiktoken file") from None
-    if len(ranks) != len(tokens) or len(fields) % 2 or len(set(ranks.values())) != len(ranks):
-        raise TokeffcError(f"encoding file for '{name}' lists a token or a rank twice, or a token without a rank",
+    if not ranks or len(ranks) != len(tokens) or len(fields) % 2 or len(set(ranks.values())) != len(ranks):
+        raise TokeffcError(f"encoding file for '{name}' is empty, lists a token or a rank twice, or a token "
+                           "without a rank",
                            span, "use an unmodified .tiktoken file")
     pattern, special = _KNOWN[name]
     return OfflineEncoding(name, pattern, ranks, special)
