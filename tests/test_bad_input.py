@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE, MINI_CONFIG, REPO, write_tree
 
 MEMORY_LIMIT = 1 << 30  # 1 GiB of address space: a bomb that expands fails here, not on the machine
