@@ -57,7 +57,8 @@ CASES = {
         {"commands/c.md": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}\n"
                           "{{ 9 ** (9 ** 9) }} {{ tier * 200000000 }}\n"}, 0, None),
     "include chain 600 deep": (deep_includes(600), 3, r"modules/m\d+.md:2: files embed files 65 levels deep"),
-    "include cycle": ({"commands/c.md": '{% include "modules/a.md" %}\n', "modules/a.md": '{% include "modules/b.md" %}\n',
+    "include cycle": ({"commands/c.md": '{% include "modules/a.md" %}\n',
+                       "modules/a.md": '{% include "modules/b.md" %}\n',
                        "modules/b.md": '{% include "modules/a.md" %}\n'}, 3, r"dependency cycle"),
     "front matter never closed (a warning, kept as text)": ({"commands/c.md": "---\ntitle: x\nbody\n"}, 0, None),
     "a file name with a newline": ({"commands/a\nb.md": "text\n"}, 3, r"commands/a\\nb.md:1: id 'a\\nb'"),
