@@ -16,7 +16,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from .config import Config
-from .errors import Notice, Span, TokeffcError
+from .errors import Notice, Span, TokeffcError, raise_all
 from .globs import glob_regex
 from .parse import Document
 from .references import IMPLIED_EXTENSIONS, KINDS, TEXT_EXTENSIONS, Reference
@@ -96,6 +96,7 @@ def build_graph(config: Config, documents: list[Document], tree: Tree, read_impl
                     pending.append(target)
                 if target != path:
                     _add_edge(graph, path, target, Edge(ref.kind, ref.load, ref.span, ref.written, ref.soft))
+    raise_all(resolver.problems)
     _refuse_cycles(graph)
     _refuse_deep_nesting(graph)
     documents_sorted = MappingProxyType({p: by_path[p] for p in sorted(by_path)})
@@ -119,6 +120,7 @@ class _Resolver:
         self.ids: dict[str, DocPath] = {}
         self.external: list[Unresolved] = []
         self.missing: list[Unresolved] = []
+        self.problems: list[TokeffcError] = []  # every reference to nothing, reported together
         self._by_name: dict[str, list[DocPath]] | None = None
         _check_unique_ids(documents)
         for doc in sorted(documents, key=lambda d: d.path):
@@ -153,10 +155,14 @@ class _Resolver:
             self._note(self.missing, ref, reason)
             return []
         if escapes:
-            raise TokeffcError(f"'{ref.written}' escapes the framework root", ref.span,
-                               "reference files inside the root only, or list run-time paths under 'external:'")
-        raise TokeffcError(f"{KINDS[ref.kind].noun} '{ref.written}' not found", ref.span,
-                           KINDS[ref.kind].hint + "; or set 'on_missing: warn', or list it under 'external:'")
+            self.problems.append(TokeffcError(
+                f"'{ref.written}' escapes the framework root", ref.span,
+                "reference files inside the root only, or list run-time paths under 'external:'"))
+        else:
+            self.problems.append(TokeffcError(
+                f"{KINDS[ref.kind].noun} '{ref.written}' not found", ref.span,
+                KINDS[ref.kind].hint + "; or set 'on_missing: warn', or list it under 'external:'"))
+        return []
 
     def _note(self, found: list[Unresolved], ref: Reference, reason: str) -> None:
         entry = Unresolved(ref.written, ref.kind, ref.span, reason)

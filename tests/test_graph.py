@@ -105,3 +105,12 @@ def test_duplicate_command_ids_are_refused(mini):
     root = mini({"a/commands/x.md": "x\n", "b/commands/x.md": "x\n"}, config=config)
     with pytest.raises(TokeffcError, match="command id 'x' is also used by a/commands/x.md"):
         framework(root)
+
+
+def test_every_reference_to_nothing_is_reported_in_one_run(mini):
+    from tokeffc.errors import Problems
+
+    root = mini({"commands/a.md": "@gone.md\n", "commands/b.md": "x\n{% include \"modules/nope.md\" %}\n"})
+    with pytest.raises(Problems) as caught:
+        framework(root)
+    assert [line.split(": ")[0] for line in caught.value.lines()] == ["commands/a.md:1", "commands/b.md:2"]
