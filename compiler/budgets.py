@@ -7,17 +7,9 @@ from dataclasses import dataclass
 
 from .assemble import Bundle
 from .graph import Framework
+from .manifest import CutHint
 
 MAX_CUT_HINTS = 5
-CUTTABLE_ROLES = ("module", "template", "reference", "skill", "rule", "agent", "command")
-
-
-@dataclass(frozen=True, slots=True)
-class CutHint:
-    id: str
-    path: str
-    tokens: int
-    reason: str  # largest | only-this-command
 
 
 @dataclass(frozen=True, slots=True)
