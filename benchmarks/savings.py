@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,6 +74,10 @@ def main() -> None:
         else [f for f in FRAMEWORKS if f[1].is_dir()]
     table = [row for label, root, options in chosen for row in rows(label, root, options)]
     print(markdown(table))
+    absent = sorted({str(root) for _, root, _ in FRAMEWORKS if not root.is_dir()}) if not args.root else []
+    if absent:
+        print(f"not found, so not measured: {', '.join(absent)} (the corpora live beside the repository, "
+              "in ../shared/corpora; pass a framework's folder as ROOT to measure it)", file=sys.stderr)
     if args.markdown:
         args.markdown.write_text(markdown(table), encoding="utf-8")
 

@@ -4,10 +4,10 @@ Two kinds of entry live under the cache folder (``TOKEFFC_CACHE_DIR``, else ``$X
 else ``~/.cache/tokeffc``):
 
 * ``releases/<key>/``: a whole build, keyed by everything its output depends on: the compiler's
-  version, the options, the config file's bytes, and the path and bytes of every file under the root
-  (so a reference that starts to resolve, a file added or removed, changes the key). It holds the
-  release archive and the build report. A rebuild with nothing changed reads the report and, when the
-  output already holds that release, writes nothing.
+  version and its own files' bytes, the options, the config file's bytes, and the path and bytes of
+  every file under the root (so a reference that starts to resolve, a file added or removed, changes
+  the key). It holds the release archive and the build report. A rebuild with nothing changed reads
+  the report and, when the output already holds that release, writes nothing.
 * ``counts/<encoding sha256>.marshal``: token counts of texts already tokenized, keyed by a digest of
   the text, so that a rebuild after an edit tokenizes only what changed (and loads no encoding when
   nothing needs counting).
@@ -18,6 +18,7 @@ see half an entry; an entry whose digests do not match what it says it holds is 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import marshal
@@ -61,7 +62,7 @@ class BuildCache:
     # --- whole releases ---------------------------------------------------------------------
 
     def release_key(self, root: Path, config_path: Path | None, options: tuple, exclude: tuple[Path, ...]) -> str:
-        digest = hashlib.sha256(f"tokeffc {__version__} cache {FORMAT}\0{options!r}\0".encode())
+        digest = hashlib.sha256(f"tokeffc {__version__} {_code_digest()} cache {FORMAT}\0{options!r}\0".encode())
         config = Path(config_path) if config_path else Path(root) / "tokeffc.yaml"
         digest.update(_read(config) or b"<no config>")
         for rel, data in _tree(Path(root), {p.resolve() for p in exclude}):
@@ -167,3 +168,14 @@ def _tree(root: Path, excluded: set[Path]):
         data = _read(root / rel)
         if data is not None:
             yield rel, data
+
+
+@functools.cache
+def _code_digest() -> str:
+    """tokeffc's own files (code and presets): a source checkout edited between builds misses the cache."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -32,6 +32,10 @@ class _ErrorBoundary(click.Group):
             for line in exc.lines():
                 click.echo(f"error: {line}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:  # one line, like every other error; the same exit code as click's
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+            ctx.exit(ExitCode.USAGE)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except RecursionError:

@@ -29,6 +29,7 @@ from .manifest import BundleEntry, DocEntry, Manifest, read_manifest, release_id
 
 SCHEMA = "tokeffc.diff/1"
 STRUCTURE = "(structure)"  # the attribution row for the compiler's own lines
+RENDERED = "(rendered)"  # the row for new text at the same count that no edited source explains
 MOVERS = 5  # the largest movers the summary names
 GIT_TIMEOUT = 300  # seconds for one git command
 
@@ -52,7 +53,7 @@ class Cause:
 
     module: str  # the module's id, or STRUCTURE
     path: str  # its source file ("" for STRUCTURE)
-    change: str  # added | removed | grew | shrank | tier | load | structure
+    change: str  # added | removed | grew | shrank | edited, rendered (same tokens) | tier | load | structure
     old: int  # tokens it emitted into the old bundle (0 when absent)
     new: int
     detail: str = ""  # e.g. "now offered on request (on_demand)"
@@ -317,15 +318,25 @@ def bundle_changes(old: Manifest, new: Manifest) -> tuple[BundleChange, ...]:
     after = {(b.command, b.tier): b for b in new.bundles}
     rank = {tier: i for i, tier in enumerate(_tier_order(old, new))}
     keys = sorted(set(before) | set(after), key=lambda key: (key[0], rank[key[1]], key[1]))
-    return tuple(bundle_change(key, before.get(key), after.get(key)) for key in keys)
+    edited = _edited(old, new)
+    return tuple(bundle_change(key, before.get(key), after.get(key), edited) for key in keys)
 
 
-def bundle_change(key: tuple[str, str], a: BundleEntry | None, b: BundleEntry | None) -> BundleChange:
-    causes = attribute(a, b) if a and b else ()
+def _edited(old: Manifest, new: Manifest) -> frozenset[str]:
+    """Source paths whose text changed between the sides."""
+    before = {doc.path: doc.sha256 for doc in (*old.modules.values(), *old.commands.values())}
+    return frozenset(doc.path for doc in (*new.modules.values(), *new.commands.values())
+                     if before.get(doc.path, doc.sha256) != doc.sha256)
+
+
+def bundle_change(key: tuple[str, str], a: BundleEntry | None, b: BundleEntry | None,
+                  edited: frozenset[str] = frozenset()) -> BundleChange:
+    causes = attribute(a, b, edited) if a and b else ()
     if a is None or b is None:
         change = "added" if a is None else "removed"
     else:
-        change = "changed" if causes or (a.budget, a.status) != (b.budget, b.status) else "unchanged"
+        same = a.sha256 == b.sha256 and (a.budget, a.status) == (b.budget, b.status)
+        change = "unchanged" if same and not causes else "changed"
     return BundleChange(key[0], key[1], change, _get(a, "tokens"), _get(b, "tokens"),
                         (_get(a, "budget"), _get(b, "budget")), (_get(a, "status"), _get(b, "status")), causes)
 
@@ -335,14 +346,21 @@ def _get(record, name: str):
     return None if record is None else getattr(record, name)
 
 
-def attribute(a: BundleEntry, b: BundleEntry) -> tuple[Cause, ...]:
-    """The modules that changed bundle ``a`` into ``b``, largest first, then the compiler's own lines."""
+def attribute(a: BundleEntry, b: BundleEntry, edited: frozenset[str] = frozenset()) -> tuple[Cause, ...]:
+    """The modules that changed bundle ``a`` into ``b``, largest first, then those whose text changed at the
+    same count (when the bundle's text changed), then the compiler's own lines."""
     old, new = _shares(a), _shares(b)
     causes = [_cause(mid, old.get(mid), new.get(mid), a, b) for mid in sorted(set(old) | set(new))]
-    causes = sorted((c for c in causes if c.delta), key=lambda c: (-abs(c.delta), c.module))
+    rewritten = [Cause(mid, new[mid][0], "edited", *(new[mid][1],) * 2, "new text, same tokens") for mid in sorted(new)
+                 if a.sha256 != b.sha256 and mid in old and old[mid][1] == new[mid][1] and new[mid][0] in edited]
+    causes = sorted((c for c in causes if c.delta), key=lambda c: (-abs(c.delta), c.module)) + rewritten
     lines = (_structure(a), _structure(b))
     if lines[0] != lines[1]:
         causes.append(Cause(STRUCTURE, "", "structure", *lines, _index_change(a, b)))
+    if not causes and a.sha256 != b.sha256:
+        causes.append(Cause(RENDERED, "", "rendered", b.tokens, b.tokens,
+                            "new text at the same count from unchanged sources: a template value "
+                            "(the release version, a variable) or tokeffc's own lines"))
     return tuple(causes)
 
 

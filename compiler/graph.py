@@ -142,15 +142,17 @@ class _Resolver:
         if ref.kind == "mention":  # a pattern in prose: a name that matches no file is not a reference
             return found
         if ref.kind == "field":
-            return found or self._unfound(ref, False)
+            return found or self._unfound(ref, False, candidates)
         if found:
             return found[:1]
-        return self._unfound(ref, bool(places) and not candidates or _escapes(written))
+        return self._unfound(ref, bool(places) and not candidates or _escapes(written), candidates)
 
-    def _unfound(self, ref: Reference, escapes: bool) -> list[DocPath]:
+    def _unfound(self, ref: Reference, escapes: bool, candidates: list[DocPath]) -> list[DocPath]:
         if ref.soft:
             return []
-        reason = "escapes the framework root" if escapes else "is not in the framework"
+        excluded = not escapes and any((self.config.root / c).is_file() for c in candidates)
+        reason = "escapes the framework root" if escapes else \
+            "is a file the config's 'exclude' leaves out (the host reads it)" if excluded else "is not in the framework"
         if self.config.on_missing == "warn":
             self._note(self.missing, ref, reason)
             return []
@@ -160,7 +162,7 @@ class _Resolver:
                 "reference files inside the root only, or list run-time paths under 'external:'"))
         else:
             self.problems.append(TokeffcError(
-                f"{KINDS[ref.kind].noun} '{ref.written}' not found", ref.span,
+                f"{KINDS[ref.kind].noun} '{ref.written}' {reason if excluded else 'not found'}", ref.span,
                 KINDS[ref.kind].hint + "; or set 'on_missing: warn', or list it under 'external:'"))
         return []
 
@@ -273,6 +275,6 @@ def _first_hard(graph: nx.DiGraph, source: str, target: str) -> Edge:
 
 
 def _unreached(graph: nx.DiGraph, documents: Mapping[DocPath, Document], config: Config) -> tuple[DocPath, ...]:
-    roots = [p for p, d in documents.items() if d.role in ("core", *config.entries, *config.offered)]
+    roots = [p for p, d in documents.items() if d.role in ("core", "rule", *config.entries, *config.offered)]
     reached = set(roots).union(*(nx.descendants(graph, r) for r in roots)) if roots else set()
     return tuple(p for p in documents if p not in reached)

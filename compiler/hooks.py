@@ -30,9 +30,9 @@ def session_hook_files(config: Config, tree: Tree) -> tuple[tuple[DocPath, ...],
         folder = posixpath.dirname(hooks_file)
         for command in _session_start_commands(config, hooks_file):
             for script in _scripts(tree, folder, command):
-                for path in _named_files(config, tree, script, posixpath.dirname(folder)):
-                    injected.setdefault(path, Notice(Span(script), f"injects {path} into every session "
-                                                                   "(SessionStart hook): always loaded"))
+                for path, line in _named_files(config, tree, script, posixpath.dirname(folder)):
+                    injected.setdefault(path, Notice(Span(script, line), f"injects {path} into every session "
+                                                                         "(SessionStart hook): always loaded"))
     return tuple(sorted(injected)), tuple(injected[p] for p in sorted(injected))
 
 
@@ -59,7 +59,8 @@ def _scripts(tree: Tree, folder: str, command: str) -> list[str]:
             and not f.endswith(".json")]
 
 
-def _named_files(config: Config, tree: Tree, script: str, plugin_root: str) -> list[DocPath]:
+def _named_files(config: Config, tree: Tree, script: str, plugin_root: str) -> list[tuple[DocPath, int]]:
+    """Each framework file the script names, with the line that first names it."""
     try:
         text = (config.root / script).read_bytes()[:MAX_SCRIPT_BYTES].decode("utf-8", "replace")
     except OSError:
@@ -67,6 +68,7 @@ def _named_files(config: Config, tree: Tree, script: str, plugin_root: str) -> l
     found = []
     for path in tree.files:
         relative = path[len(plugin_root) + 1:] if plugin_root else path
-        if relative.lower().endswith(TEXT_EXTENSIONS) and relative in text:
-            found.append(path)
+        at = text.find(relative) if relative.lower().endswith(TEXT_EXTENSIONS) else -1
+        if at >= 0:
+            found.append((path, text.count("\n", 0, at) + 1))
     return found

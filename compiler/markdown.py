@@ -82,6 +82,38 @@ def prose_and_code(text: str):
         yield False, text[last:]
 
 
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_LIST_ITEM = re.compile(r"[ ]{0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+
+
+def literal_spans(prose: str) -> list[tuple[int, int]]:
+    """Ranges of prose that Markdown shows as written: inline code, HTML comments, indented code blocks."""
+    spans = [m.span() for m in INLINE_CODE.finditer(prose)] if "`" in prose else []
+    if "<!--" in prose:
+        spans += [m.span() for m in HTML_COMMENT.finditer(prose)]
+    if "\n    " in prose or "\n\t" in prose or prose.startswith(("    ", "\t")):
+        spans += _indented_code(prose)
+    return sorted(spans)
+
+
+def _indented_code(prose: str) -> list[tuple[int, int]]:
+    """Lines indented four columns or more after a blank line, outside a list (a list item's text may be
+    indented that much); blank lines inside such a block belong to it."""
+    spans, offset, previous_blank, in_list, in_code = [], 0, True, False, False
+    for line in prose.splitlines(keepends=True):
+        blank = not line.strip()
+        expanded = line.expandtabs(4)
+        indent = len(expanded) - len(expanded.lstrip(" "))
+        if not blank and indent < 4:
+            in_list = bool(_LIST_ITEM.match(line)) or (in_list and not previous_blank)
+        if not blank:
+            in_code = indent >= 4 and not in_list and (in_code or previous_blank)
+        if in_code:
+            spans.append((offset, offset + len(line)))
+        offset, previous_blank = offset + len(line), blank
+    return spans
+
+
 def fenced_line_mask(lines: list[str]) -> list[bool]:
     """For each line (kept with its line ending), whether it belongs to a fenced code block."""
     spans = fenced_spans("".join(lines))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .markdown import INLINE_CODE, fenced_line_mask, prose_and_code
+from .markdown import HTML_COMMENT, INLINE_CODE, fenced_line_mask, literal_spans, prose_and_code
 
 PROSE_FORMATS = frozenset({"markdown", "text"})
 
@@ -97,8 +97,8 @@ def _looks_normal(text: str) -> bool:
 
 def normalise_text_fully(text: str) -> str:
     """``normalise_text`` without the shortcut (tests check that the two always agree)."""
-    chunks = [(is_code, chunk if is_code else _normalise_prose(chunk))
-              for is_code, chunk in prose_and_code(text.replace("\r\n", "\n").replace("\r", "\n"))]
+    chunks = [(is_code, chunk if is_code else _normalise_prose(chunk.replace("\r\n", "\n").replace("\r", "\n")))
+              for is_code, chunk in prose_and_code(text)]
     if chunks and not chunks[0][0]:
         chunks[0] = (False, chunks[0][1].lstrip("\n"))  # no blank lines before the first line
     if chunks and not chunks[-1][0]:
@@ -119,15 +119,13 @@ def _normalise_prose(text: str) -> str:
 
 # --- strip_comments ----------------------------------------------------------------------------
 
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
-
 
 def _without_html_comments(text: str) -> str:
     """Drop ``<!-- … -->`` outside inline code; a comment alone on its line takes the line with it."""
     if "<!--" not in text:
         return text
     out, last = [], 0
-    for match in _HTML_COMMENT.finditer(text):
+    for match in HTML_COMMENT.finditer(text):
         start, end = match.span()
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
@@ -154,16 +152,22 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
 
 
 def compress_checkpoints(text: str) -> str:
-    """``<checkpoint>…<conclusion>X</conclusion></checkpoint>`` becomes ``X``, outside fenced code."""
+    """``<checkpoint>…<conclusion>X</conclusion></checkpoint>`` becomes ``X``, outside code (fenced, indented,
+    inline) and HTML comments."""
     if "<checkpoint" not in text:
         return text
-    return "".join(chunk if is_code else _CHECKPOINT.sub(_conclusion_of, chunk)
-                   for is_code, chunk in prose_and_code(text))
+    return "".join(chunk if is_code else _compress_prose(chunk) for is_code, chunk in prose_and_code(text))
 
 
-def _conclusion_of(match: re.Match) -> str:
-    conclusion = _CONCLUSION.search(match.group(1))
-    return match.group(0) if conclusion is None else conclusion.group(1).strip()
+def _compress_prose(prose: str) -> str:
+    literal = literal_spans(prose)
+
+    def conclusion_of(match: re.Match) -> str:
+        conclusion = _CONCLUSION.search(match.group(1))
+        shown_as_written = any(start <= match.start() < end for start, end in literal)
+        return match.group(0) if conclusion is None or shown_as_written else conclusion.group(1).strip()
+
+    return _CHECKPOINT.sub(conclusion_of, prose)
 
 
 def drop_reasoning_sections(text: str, headings: tuple[str, ...]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import Span
-from .markdown import INLINE_CODE, prose_and_code
+from .markdown import INLINE_CODE, fenced_spans, prose_and_code
 from .rules import Extractor
 from .yamlio import try_read_yaml
 
@@ -68,7 +68,7 @@ class Reference:
 
 # --- @ mentions (Claude Code imports) --------------------------------------------------------
 
-_MENTION = re.compile(r"(?<![^\s(])@([^\s`@()<>\"'\[\]{}|,;]+)")
+_MENTION = re.compile(r"(?<![^\s(])@((?:\\ |[^\s`@()<>\"'\[\]{}|,;])+)")  # "\ " escapes a space
 _TRAILING = ".,;:!?)'\"]}>*_"
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 
@@ -77,7 +77,7 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 class Mention:
     start: int  # of the '@'
     end: int
-    written: str
+    written: str  # the file it names: without a ``#fragment``, ``\ `` read as a space
     alone: bool  # the mention is all its line holds: an import that stands in for the file
 
 
@@ -100,10 +100,11 @@ def _mentions_in_prose(chunk: str, offset: int) -> list[Mention]:
     for match in _MENTION.finditer(chunk):
         if any(start <= match.start() < end for start, end in hidden):
             continue
-        written = match.group(1).rstrip(_TRAILING)
+        token = match.group(1).rstrip(_TRAILING)
+        written = token.split("#", 1)[0].replace("\\ ", " ")  # as the host reads it
         if not _looks_like_file(written):
             continue
-        end = match.start(1) + len(written)
+        end = match.start(1) + len(token)
         line_start = chunk.rfind("\n", 0, match.start()) + 1
         line_end = chunk.find("\n", end)
         line_end = len(chunk) if line_end < 0 else line_end
@@ -127,10 +128,17 @@ def mention_references(body: str, start: Span) -> Iterator[Reference]:
         yield Reference(mention.written, "import" if mention.alone else "attach", None, Span(start.path, line))
 
 
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")  # a blank line, with either line ending
+
+
 def attach_point(text: str, position: int) -> int:
-    """Where a mention's file is placed: after the paragraph or list that holds the mention."""
-    blank = re.compile(r"\n[ \t]*\n").search(text, position)
-    return len(text) if blank is None else blank.start() + 1
+    """Where a mention's file is placed: after the paragraph or list that holds the mention (at the start
+    of the blank line that ends it, never inside a fenced block that follows it)."""
+    blank = _BLANK_LINE.search(text, position)
+    point = len(text) if blank is None else blank.start() + 1
+    if "```" in text or "~~~" in text:  # a fence that starts before that point ends the paragraph there
+        point = next((end for start, end in fenced_spans(text) if position <= end and start < point), point)
+    return point
 
 
 # --- BMAD-style declared dependency lists ----------------------------------------------------

@@ -158,10 +158,19 @@ def _mark_mentions(body: str, mark) -> str:
             line = mark("attach", mention.written)
             if line:
                 point = attach_point(body, mention.end)
-                inserts.append((point, point, line if body[point - 1:point] in ("\n", "") else "\n" + line))
+                inserts.append((point, point, _own_paragraph(body, point) + line))
     for start, end, text in sorted(inserts, key=lambda i: (i[0], i[1]), reverse=True):
         body = body[:start] + text + body[end:]
     return body
+
+
+def _own_paragraph(body: str, point: int) -> str:
+    """What goes before a reference line at ``point`` so that the text it stands for is a block of its own,
+    never a continuation of the paragraph before it (a blank line before; the blank line at ``point``, or the
+    end of the text, after)."""
+    if point == 0:
+        return ""
+    return "\n" if body[point - 1] == "\n" else "\n\n"
 
 
 def _pieces(text: str, refs: list[Ref]):

@@ -19,6 +19,7 @@ import networkx as nx
 from .config import LOAD_KINDS
 from .entries import Entry
 from .graph import Framework
+from .parse import Document
 from .references import KINDS
 from .rendering import Renderings
 from .sources import DocPath
@@ -57,6 +58,13 @@ def always_loaded(framework: Framework) -> tuple[DocPath, ...]:
     """Core files in config order, then host rules that apply everywhere (no ``paths:``)."""
     rules = sorted(d.path for d in framework.of_role("rule") if d.load == "immediate")
     return (*framework.core_order, *rules)
+
+
+def offered(framework: Framework) -> list[Document]:
+    """Documents every bundle offers as chunks: the configured roles, and rules the host loads on demand
+    (a rule with ``paths:`` is read when the model touches a matching file, whichever command runs)."""
+    rules = [d for d in framework.of_role("rule") if d.load != "immediate"]
+    return [*framework.of_role(*framework.config.offered), *rules]
 
 
 def select_bundles(framework: Framework, renderings: Renderings,
@@ -119,7 +127,7 @@ class _Selector:
             self._offer(path, 0, False, path, slot=False)
         for path in self.entry.focus:
             self._offer(path, 0, False, self.entry.path or path, slot=True)
-        for doc in self.framework.of_role(*self.framework.config.offered):
+        for doc in offered(self.framework):
             if doc.path != self.entry.path:
                 self._offer(doc.path, LOAD_RANK[doc.load], False, doc.path, slot=True)
 

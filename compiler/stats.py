@@ -154,12 +154,13 @@ def _deferral_saving(result: BuildResult, path: DocPath, keep_for: set[str]) -> 
     tier = result.framework.config.tier_names[0]
     before = {b.entry: b.content.tokens for b in result.bundles if b.tier == tier}
     after = _tokens_with_loads(result, {path: "on_demand"}, tier)
-    savings = [before[e] - after[e] for e in before if e in after and e not in keep_for]
+    savings = [before[e] - after[e, tier] for e in before if (e, tier) in after and e not in keep_for]
     return int(statistics.median(savings)) if savings else 0
 
 
-def _tokens_with_loads(result: BuildResult, loads: dict[DocPath, str], tier: str | None = None) -> dict[str, int]:
-    """Each bundle's tokens if these documents had these loads: a real selection and assembly."""
+def _tokens_with_loads(result: BuildResult, loads: dict[DocPath, str],
+                       tier: str | None = None) -> dict[tuple[str, str], int]:
+    """Each (entry, tier) bundle's tokens if these documents had these loads: a real selection and assembly."""
     framework = result.framework
     documents = {p: replace(d, load=loads.get(p, d.load)) for p, d in framework.documents.items()}
     changed = replace(framework, documents=MappingProxyType(documents))
@@ -167,7 +168,7 @@ def _tokens_with_loads(result: BuildResult, loads: dict[DocPath, str], tier: str
         changed = replace(changed, core_order=tuple(p for p in framework.core_order if p not in loads))
     assembler = Assembler(changed, result.renderings, result.counter, result.passes)
     built = {(b.entry, b.tier) for b in result.bundles if tier is None or b.tier == tier}
-    return {s.entry.id: assembler.bundle(s).content.tokens
+    return {(s.entry.id, s.tier): assembler.bundle(s).content.tokens
             for s in select_bundles(changed, result.renderings, result.entries)
             if (s.entry.id, s.tier) in built}
 

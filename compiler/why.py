@@ -33,6 +33,7 @@ from .pipeline import BuildOptions, BuildResult, compile_framework
 from .references import IMPLIED_EXTENSIONS, KINDS
 from .rendering import Renderings
 from .selection import INLINE_KINDS, LOAD_RANK, Selection, always_loaded, in_tier
+from .selection import offered as offered_documents
 from .sources import DocPath
 from .yamlio import try_read_yaml
 
@@ -205,7 +206,7 @@ def bundle_roots(framework: Framework, entry: Entry) -> Iterator[tuple[DocPath, 
         yield entry.path, "entry", (0, False)
     for path in entry.focus:
         yield path, "focus", (0, False)
-    for doc in framework.of_role(*framework.config.offered):
+    for doc in offered_documents(framework):
         if doc.path != entry.path:
             yield doc.path, "offered", (LOAD_RANK[doc.load], False)
 
@@ -275,6 +276,8 @@ class _Explainer:
 
     def _placed(self, path: DocPath, placement: str, cost: Cost) -> TierAnswer:
         best = self._best(self.in_tier, path, cost)
+        if placement in ("chunk", "offered"):
+            best = self._offering(path, cost) or best
         routes, more = self._routes(self.in_tier, path, best)
         decisive = routes[0] if best is not None else None
         return TierAnswer(self.tier, self._placed_verdict(path, placement, cost, decisive), routes, more)
@@ -293,6 +296,9 @@ class _Explainer:
             step = route.steps[-1]
             return Verdict(placement, load, f"its text stands where {step.span} {VERBS.get(step.kind, 'names')} it",
                            evidence=(step,))
+        if placement == "role" and doc.role == "rule":
+            return Verdict(placement, load, "deferred: a rule with 'paths:', offered in every bundle (the host "
+                                            "reads it when a matching file is touched)")
         if placement == "role":
             return Verdict(placement, load, f"deferred: every bundle offers each {doc.role} (the config's "
                                             "'offered'), by its trigger")
@@ -316,6 +322,20 @@ class _Explainer:
             return f"{route.start} is offered in every bundle as a {doc.role}, {doc.load}", ()
         step = route.steps[route.deferred_by]
         return _step_deferral(self.framework, step), (step,)
+
+    def _offering(self, path: DocPath, cost: Cost) -> list[str] | None:
+        """The shortest path that offers ``path`` as a chunk of its own at ``cost`` (a path that embeds
+        it in another module's chunk does not)."""
+        view = nx.subgraph_view(self.in_tier, filter_edge=_edge_cost_within(self.in_tier, self.framework, cost))
+        try:
+            candidates = itertools.islice(nx.shortest_simple_paths(view, _START, path), MAX_PATHS)
+            return next((nodes for nodes in candidates if self._offers(view, nodes, cost)), None)
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            return None
+
+    def _offers(self, view: nx.DiGraph, nodes: list[str], cost: Cost) -> bool:
+        route = self._route(view, nodes, cost)
+        return route.holder is None and LOAD_RANK[route.load] == cost[0]
 
     # not selected: embedded in a chunk, behind a module above the tier, left out by a condition, unreached
 
@@ -491,7 +511,7 @@ def _selected(framework: Framework, selection: Selection, path: DocPath) -> tupl
         return "inline", (0, False)
     for chunk in selection.chunks:
         if chunk.path == path:
-            offered = chunk.via == path and framework.documents[path].role in framework.config.offered
+            offered = chunk.via == path and path in {d.path for d in offered_documents(framework)}
             placement = "role" if offered else "offered" if chunk.soft else "chunk"
             return placement, (LOAD_RANK[chunk.load], chunk.soft)
     return None

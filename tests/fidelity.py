@@ -40,7 +40,7 @@ import yaml
 from tokeffc.manifest import Manifest, read_manifest
 
 HOST_READ_ROLES = ("command", "agent", "skill", "rule")
-MENTION = re.compile(r"(?<![^\s(])@([^\s`@()<>\"'\[\]{}|,;]+)")  # as Claude Code reads an @ import
+MENTION = re.compile(r"(?<![^\s(])@((?:\\ |[^\s`@()<>\"'\[\]{}|,;])+)")  # as Claude Code reads an @ import
 MENTION_END = ".,;:!?)'\"]}>*_"
 CODE_SPAN = re.compile(r"(`+)(?:(?!\1)(?!\n[ \t]*\n)[\s\S])+?\1")
 STRUCTURE = [re.compile(p) for p in (
@@ -50,6 +50,8 @@ STRUCTURE = [re.compile(p) for p in (
     r'^\(Module "[^"]+" is included above\.\)$',
     r'^\(Not loaded here: "[^"]+"; see "Modules on request"\.\)$',
     r'^\(Module "[^"]+", \d+ tokens, is left out at the \S+ tier; it belongs to \S+ and above\.\)$',
+    r"^\(At the \S+ tier the always-loaded text differs from CLAUDE\.md's: this tier's follows, whole, and stands "
+    r"in for it\.\)$",  # an installed command file at a tier whose core differs from CLAUDE.md's
 )]
 POINTER = re.compile(r'^\(Repeated text left out: the (?:paragraph|section) that begins "(.*)…" stands above, '
                      r'in "([^"]+)"\.\)$')
@@ -179,7 +181,7 @@ class _Checker:
         spans = [m.span() for m in CODE_SPAN.finditer(text)]
         cuts = []
         for match in MENTION.finditer(text):
-            written = match.group(1).rstrip(MENTION_END)
+            written = match.group(1).rstrip(MENTION_END).split("#", 1)[0].replace("\\ ", " ")
             stem, dot, extension = written.rsplit("/", 1)[-1].rpartition(".")
             line = text.count("\n", 0, match.start())
             if (not (stem and dot and extension.isalnum()) or any(a <= match.start() < b for a, b in spans)

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokeffc.cli import main
-from tokeffc.diff import STRUCTURE, Gates, attribute, check_gates, compare, load_side, open_side
+from tokeffc.diff import RENDERED, STRUCTURE, Gates, attribute, check_gates, compare, load_side, open_side
 from tokeffc.diffreport import diff_markdown, diff_tables, md, rich_renderable
 from tokeffc.manifest import BundleEntry, ModuleShare
 from tokeffc.pack import pack_archive
@@ -31,6 +31,7 @@ from tokeffc.pipeline import BuildOptions, build_release
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diff"
 EDITED = "errors/handling"  # the module 1.1.0 changes: a paragraph of its own, shared with no other file
 ANCHOR = "Treat every failure path as a feature with a user.\n"
+VERSIONED = "meta"  # the command whose text prints the release's version: new text, same count, in every release
 EDIT = "\nLog an error once, where it is handled, not at every layer it passes on the way up.\n"
 
 
@@ -90,13 +91,17 @@ def test_every_changed_bundle_is_attributed_to_the_edited_module_with_exact_delt
     diff = compare(open_side(_tokb(work, "1.0.0")), open_side(_tokb(work, "1.1.0")))
     old, new = _exact(built["1.0.0"]), _exact(built["1.1.0"])
     changed = {(b.command, b.tier) for b in diff.bundles if b.change == "changed"}
-    assert changed == _carrying(built["1.0.0"], EDITED) and changed
+    carrying = _carrying(built["1.0.0"], EDITED)
+    versioned = {(b.command, b.tier) for b in diff.bundles if b.command == VERSIONED}
+    assert changed == carrying | versioned and carrying
     for bundle in diff.bundles:
         key = (bundle.command, bundle.tier)
         assert (bundle.old, bundle.new) == (old[key], new[key])
-        if key in changed:
+        if key in carrying:
             assert [(c.module, c.change) for c in bundle.causes] == [(EDITED, "grew")]
             assert bundle.causes[0].delta == bundle.delta == new[key] - old[key] > 0
+        elif key in versioned:
+            assert [(c.module, c.delta) for c in bundle.causes] == [(RENDERED, 0)] and old[key] == new[key]
         else:
             assert bundle.causes == () and old[key] == new[key]
 
@@ -110,8 +115,8 @@ def test_modules_and_summary(releases):
     assert moved[0].delta > 0
     summary = diff.summary
     assert summary.total.delta == sum(b.delta for b in diff.bundles) == carriers * diff.bundles[0].delta
-    assert dict(summary.counts) == {"changed": carriers, "added": 0, "removed": 0,
-                                    "unchanged": len(diff.bundles) - carriers}
+    assert dict(summary.counts) == {"changed": carriers + 3, "added": 0, "removed": 0,  # + the versioned, 3 tiers
+                                    "unchanged": len(diff.bundles) - carriers - 3}
     assert [t for t, _ in summary.tiers] == ["minimal", "standard", "full"]
     assert summary.newly_over == () and len(summary.movers) == 5
 
@@ -120,7 +125,8 @@ def test_a_release_and_the_sources_it_came_from_compare_equal(releases):
     work, root, _ = releases
     diff = compare(open_side(_tokb(work, "1.2.0")), load_side(root))
     assert diff.new.built and not diff.old.built
-    assert {b.change for b in diff.bundles} == {"unchanged"}
+    assert {b.change for b in diff.bundles if b.command != VERSIONED} == {"unchanged"}
+    assert {c.module for b in diff.bundles for c in b.causes} == {RENDERED}  # 1.2.0 against the config's version
     assert all(b.delta == 0 for b in diff.bundles)
 
 
@@ -138,6 +144,20 @@ def test_tier_and_load_changes_are_named_and_structure_is_one_row(releases, tmp_
     assert task.causes[-1].module == STRUCTURE
     for bundle in diff.bundles:
         assert sum(c.delta for c in bundle.causes) == bundle.delta, bundle.name
+
+
+def test_new_text_at_the_same_count_is_a_change_that_names_the_module(releases, tmp_path):
+    _, root, _ = releases
+    after = shutil.copytree(root, tmp_path / "after")
+    module = after / "modules" / "errors" / "handling.md"
+    module.write_text(module.read_text(encoding="utf-8").replace(ANCHOR, ANCHOR.replace("every", "each")),
+                      encoding="utf-8")
+    diff = compare(load_side(root), load_side(after))
+    changed = [b for b in diff.bundles if b.change == "changed"]
+    assert changed and all(b.delta == 0 for b in changed)  # "every" and "each": one token each
+    for bundle in changed:
+        assert [(c.module, c.change, c.delta) for c in bundle.causes] == [(EDITED, "edited", 0)]
+    assert next(m for m in diff.modules if m.id == EDITED).change == "edited"
 
 
 def test_added_and_removed_commands(releases, tmp_path):
@@ -212,7 +232,8 @@ def test_json_matches_golden(releases, update_golden):
     for bundle in data["bundles"]:
         key = (bundle["command"], bundle["tier"])
         assert bundle["delta"] == new[key] - old[key]
-        assert [c["module"] for c in bundle["causes"]] == ([EDITED] if bundle["delta"] else [])
+        rendered = [RENDERED] if bundle["command"] == VERSIONED else []
+        assert [c["module"] for c in bundle["causes"]] == ([EDITED] if bundle["delta"] else rendered)
 
 
 def test_markdown_shows_changed_rows_and_collapses_details(releases):
@@ -225,12 +246,13 @@ def test_markdown_shows_changed_rows_and_collapses_details(releases):
     assert text.count("<details><summary>") == 3 and text.count("</details>") == 3
     rows = _md_rows(text, "Bundles")
     carrying = _carrying(built["1.0.0"], EDITED)
-    assert {(r[0], r[1]) for r in rows} == carrying  # only changed rows
+    versioned = {(VERSIONED, tier) for tier in ("minimal", "standard", "full")}
+    assert {(r[0], r[1]) for r in rows} == carrying | versioned  # only changed rows
     old, new = _exact(built["1.0.0"]), _exact(built["1.1.0"])
     for command, tier, _, _before, _after, delta, _ in rows:
         assert int(delta.replace(",", "")) == new[(command, tier)] - old[(command, tier)]
     causes = [r for r in _md_rows(text, "Why they changed") if r[0] != "module"]
-    assert {r[0] for r in causes} == {md(EDITED)}
+    assert {r[0] for r in causes} == {md(EDITED), md(RENDERED)}
     every = run("diff", _tokb(work, "1.0.0"), _tokb(work, "1.1.0"), "--format", "markdown", "--all")
     assert len(_md_rows(every.stdout, "Bundles")) == len(old)
 
@@ -246,7 +268,7 @@ def test_table_names_the_edited_module_alone(releases):
     work, _, built = releases
     result = run("diff", _tokb(work, "1.0.0"), _tokb(work, "1.1.0"))  # not a terminal: aligned plain text
     assert result.exit_code == 0, result.output
-    rows = _plain_rows(result.stdout, "Why they changed")
+    rows = [r for r in _plain_rows(result.stdout, "Why they changed") if r["module"] != RENDERED]
     old, new = _exact(built["1.0.0"]), _exact(built["1.1.0"])
     assert {r["module"] for r in rows} == {EDITED} and {r["change"] for r in rows} == {"grew"}
     named = [name for r in rows for name in r["bundles"].split(", ")]

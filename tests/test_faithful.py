@@ -161,3 +161,16 @@ def test_build_cli_says_what_it_kept_as_written(tmp_path):
     result = CliRunner().invoke(main, ["build", str(FAITHFUL), "-o", str(tmp_path)])
     assert result.exit_code == 0
     assert "front matter" not in result.stderr  # the agent's description read as the host reads it
+
+
+def test_a_file_named_mid_paragraph_is_a_block_of_its_own_with_either_line_ending(tmp_path):
+    """Its text never continues the paragraph that names it, never lands inside a fence; code keeps CRLF."""
+    for newline in ("\n", "\r\n"):
+        command = ("Fix it as @.claude/notes.md says.\nSecond line.\n```\nrun\n\nagain\n```\n\nThen ship.\n"
+                   .replace("\n", newline))
+        root = write_tree(tmp_path / repr(newline), {"CLAUDE.md": "# Project\n", ".claude/notes.md": "Note text.\n",
+                                                    ".claude/commands/fix.md": command})
+        result = compile_framework(root, BuildOptions(preset="claude-code"))
+        out = bundle(result, "fix")
+        fence = "```\nrun\n\nagain\n```\n".replace("\n", newline)
+        assert f"says.\nSecond line.\n{fence}\nNote text.\n\nThen ship.\n" in out, repr(out)

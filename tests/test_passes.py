@@ -1,5 +1,6 @@
 """The text passes: examples, and invariants checked by hypothesis."""
 
+import pytest
 from conftest import MINI_CONFIG
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,6 +48,24 @@ def test_checkpoint_keeps_its_conclusion_only():
     assert compress_checkpoints(text) == "before\nDo the thing.\nafter\n"
     fenced = "```\n<checkpoint><conclusion>x</conclusion></checkpoint>\n```\n"
     assert compress_checkpoints(fenced) == fenced
+
+
+CHECKPOINT = "<checkpoint><reasoning>r</reasoning><conclusion>c</conclusion></checkpoint>"
+
+
+@pytest.mark.parametrize("literal", [
+    f"Inline `{CHECKPOINT}` stays.\n",  # a code span
+    f"Example:\n\n    {CHECKPOINT}\n\n    more code\n",  # an indented code block
+    f"<!-- {CHECKPOINT} -->\n",  # an HTML comment
+])
+def test_a_checkpoint_shown_as_written_is_not_compressed(literal):
+    assert compress_checkpoints(literal) == literal
+    assert compress_checkpoints(f"{CHECKPOINT}\n\n{literal}") == f"c\n\n{literal}"
+
+
+def test_a_checkpoint_in_a_list_item_or_after_a_paragraph_line_is_compressed():
+    for text in (f"- item\n\n    {CHECKPOINT}\n", f"Para\n    {CHECKPOINT}\n"):
+        assert compress_checkpoints(text) == text.replace(CHECKPOINT, "c")
 
 
 def test_reasoning_sections_are_dropped_to_the_next_heading_of_their_level():

@@ -447,3 +447,14 @@ def test_a_tampered_index_shard_is_refused_when_read(folder, files):
     release = Release.open(folder)
     with pytest.raises(ReleaseError, match=f"'{shard_of(files, 'feature')}' does not match its sha256"):
         release.context("feature", tier="full")
+
+
+def test_the_readme_runtime_example_runs_as_written(built):
+    """Every line of README's Runtime API block, on the example's release (a real chunk id, a real tool call)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Runtime API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    written = re.search(r'Release\.open\("([^"]+)"\)', block)
+    assert written and written.group(1) == "examples/forge/dist/forge-2.3.0.tokb"
+    scope: dict = {}
+    exec(block.replace(written.group(1), str(built[1])), scope)  # noqa: S102 - the README's own code
+    assert scope["rel"].call_tool({"module": "api"}).get("is_error") is not True

@@ -76,3 +76,21 @@ def test_soft_references_offer_a_chunk_and_a_chunk_lists_its_own(mini):
     assert "See `modules/guide.md` when stuck." in text and "`guide` (module" in text and "`deep`" not in text
     guide = next(c for p, c in bundle.chunks if c.id == "guide")
     assert "`deep` (module" in guide.content.data.decode()  # the chunk offers what it names
+
+
+def test_a_rule_with_paths_is_offered_in_every_bundle_and_reached(tmp_path):
+    from conftest import write_tree
+
+    from tokeffc.pipeline import BuildOptions
+    root = write_tree(tmp_path / "fw", {
+        "CLAUDE.md": "# Project\n",
+        ".claude/commands/fix.md": "Fix the bug.\n",
+        ".claude/commands/ship.md": "Ship it.\n",
+        ".claude/rules/api.md": "---\npaths: ['src/api/**']\n---\nValidate every request.\n",
+        ".claude/rules/style.md": "Use tabs.\n"})
+    result = compile_framework(root, BuildOptions(preset="claude-code"))
+    for bundle in result.manifest.bundles:
+        chunks = {c.id for c in bundle.chunks}
+        assert "rules/api" in chunks, bundle.command  # read when the model touches src/api, any command
+        assert "rules/style" not in chunks  # always loaded: in the bundle's text
+    assert ".claude/rules/api.md" not in {str(p) for p in result.framework.unreached}

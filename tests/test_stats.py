@@ -30,7 +30,9 @@ def test_defer_recommendation_effect_is_a_real_rebuild():
     stats = collect_stats(result)
     defer = next(r for r in stats.recommendations if r.action == "defer")
     path = next(d.path for d in result.framework.documents.values() if d.id == defer.target)
-    after = sum(_tokens_with_loads(result, {path: "on_demand"}).values())
+    rebuilt = _tokens_with_loads(result, {path: "on_demand"})
+    assert set(rebuilt) == {(b.entry, b.tier) for b in result.bundles}  # every tier's bundle, not the last
+    after = sum(rebuilt.values())
     assert defer.effect == after - stats.release_tokens < 0
 
 

@@ -512,3 +512,45 @@ def test_the_fidelity_check_catches_an_import_left_in_and_a_changed_head(tmp_pat
     broken = {**tree, name: tree[name].replace(b"description: Complete", b"description: Finish")}
     assert any("does not begin with the front matter of commands/complete.md" in p
                for p in check_installed(*args, broken, holds))
+
+
+TWO_TIERS = ("name: two\nversion: 0.1.0\ncore: [CLAUDE.md]\ncommands: commands/**/*.md\nmodules: modules/**/*.md\n"
+             "tiers:\n  minimal: {budget: 20000}\n  full: {budget: 40000, compress: false}\n")
+LONG = ("Long paragraph: the core holds it only at the full tier, so the minimal tier's CLAUDE.md does not, and no "
+        "command file may point to it there.")
+
+
+@pytest.mark.parametrize("core, module", [
+    ('# Core\n\n{% if tokeffc.tier == "full" %}\nFULL-ONLY CORE TEXT.\n{% endif %}\n', None),
+    ("# Core\n\n@modules/extra.md\n", "---\ntokeffc: {tier: full}\n---\n## Extra\n\nFULL-TIER MODULE TEXT.\n"),
+    (f'# Core\n\n{{% if tokeffc.tier == "full" %}}\n{LONG}\n{{% endif %}}\n', None),
+])
+def test_a_tier_whose_always_loaded_text_differs_from_claude_md_carries_its_own(tmp_path, core, module):
+    files = {"tokeffc.yaml": TWO_TIERS, "CLAUDE.md": core, "commands/go.md": f"# /go\n\nDo it.\n\n{LONG}\n"}
+    root = write_tree(tmp_path / "fw", {**files, **({"modules/extra.md": module} if module else {})})
+    project = tmp_path / "project"
+    project.mkdir()
+    installed = install(root, project, all_tiers=True)
+    check_tree(installed, project)
+    full = (project / ".claude/commands/go-full.md").read_text()
+    for text in ("FULL-ONLY CORE TEXT." if "FULL-ONLY" in core else "FULL-TIER MODULE TEXT." if module else LONG,
+                 "Do it."):
+        assert text in full  # nothing of the full tier's is lost to CLAUDE.md holding the minimal tier's
+    assert "FULL" not in (project / "CLAUDE.md").read_text()
+    assert LONG in (project / ".claude/commands/go.md").read_text()  # the minimal tier's core lacks it
+
+
+def test_a_rule_with_paths_is_installed_as_a_rule_and_offered_by_no_index(tmp_path):
+    root = write_tree(tmp_path / "fw", {
+        "CLAUDE.md": "# Project\n", ".claude/commands/fix.md": "Fix the bug.\n", ".claude/rules/style.md": "Tabs.\n",
+        ".claude/rules/api/auth.md": "---\npaths: ['src/api/**']\n---\nValidate every request.\n"})
+    project = tmp_path / "project"
+    project.mkdir()
+    installed = install(root, project, build=BuildOptions(preset="claude-code"))
+    check_tree(installed, project)
+    rule = project / ".claude/rules/api/auth.md"
+    assert rule.read_text() == "---\npaths: ['src/api/**']\n---\nValidate every request.\n"
+    assert {f.kind for f in installed.layout.files if f.path == ".claude/rules/api/auth.md"} == {"rule"}
+    for name in ("CLAUDE.md", ".claude/commands/fix.md"):
+        assert "auth" not in (project / name).read_text()  # the host reads it by its paths, not an index
+    assert "Tabs." in (project / "CLAUDE.md").read_text()

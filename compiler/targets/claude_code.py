@@ -7,6 +7,7 @@ Layout (paths relative to the project root)::
     .claude/commands/<id>-<tier>.md         the same command at another tier (--tier T2, --all-tiers)
     .claude/agents/<name>.md                a subagent
     .claude/skills/<name>/SKILL.md          a skill: its own text compiled; its files as chunks
+    .claude/rules/<name>.md                 a rule with ``paths:``: the host reads it when a matching file is touched
     .claude/tokeffc/<name>.md               a module on request, by the shortest end of its id that names it
                                             alone (another tier's: .claude/tokeffc/<tier>/<name>.md)
     .claude/tokeffc/ledger.json             the files this install wrote, with their sha256
@@ -44,6 +45,8 @@ from .imports import without_imports
 from .ledger import LEDGER, Changes, apply_changes, plan_changes
 
 TARGET = "claude-code"
+OWN_CORE = ("(At the {tier} tier the always-loaded text differs from CLAUDE.md's: this tier's follows, "
+            "whole, and stands in for it.)\n\n")
 CHUNKS = ".claude/tokeffc"
 DEFAULT_INTO = ("dist", "claude-code")  # under the framework's root
 
@@ -61,7 +64,7 @@ class InstallOptions:
 class InstalledFile:
     path: str  # relative to the project root
     data: bytes
-    kind: str  # session | command | agent | skill | chunk
+    kind: str  # session | command | agent | skill | rule | chunk
     name: str  # the entry's or the module's id
     tier: str
     tokens: int  # exact: tiktoken's count of ``data``
@@ -189,7 +192,8 @@ class _Layouter:
                                    _Locator(framework, self.primary), how="path")
         self.sessions = {s.tier: s for s in select_bundles(framework, self.renderings, (_session_entry(framework),))}
         self.skills = tuple(d.path for d in framework.of_role("skill") if in_tier(framework, d.path, self.primary))
-        self.installed = _without_offered(self.sessions[self.primary], self.skills)
+        self.hosted = (*self.skills, *_path_rules(framework, self.primary))  # the host offers these itself
+        self.installed = _without_offered(self.sessions[self.primary], self.hosted)
         self.files: dict[str, InstalledFile] = {}
         self.bundles: list[Bundle] = []
         self.released = {(b.selection.entry.id, b.tier): b for b in result.bundles}
@@ -198,8 +202,8 @@ class _Layouter:
 
     def layout(self, project: Path, entries: tuple[Entry, ...]) -> Layout:
         claude_md = self._session()
-        for skill in self.skills:
-            self._chunk(skill, self.installed)
+        for path in self.hosted:
+            self._chunk(path, self.installed)
         for entry in entries:
             for tier in self._tiers_of(entry):
                 self._entry(entry, tier)
@@ -234,11 +238,14 @@ class _Layouter:
         prefix = self._prefix(tier)
         released = self.released[(entry.id, tier)]  # every entry has a bundle at each tier it has
         moved = self._moved(released, prefix)
-        bundle = self.assembler.bundle(_view(released.selection, self.sessions[tier], self.installed, self.skills,
+        bundle = self.assembler.bundle(_view(released.selection, self.sessions[tier], self.installed, self.hosted,
                                              moved))
         self.bundles.append(bundle)
-        body = _after(prefix.content.data, bundle.content.data, entry, self.framework)
-        held = {d.path for d in prefix.content.docs}
+        if prefix.content.data == self._prefix(self.primary).content.data:
+            body = _after(prefix.content.data, bundle.content.data, entry, self.framework)
+            held = {d.path for d in prefix.content.docs}
+        else:  # CLAUDE.md holds another tier's always-loaded text: this file carries its own tier's, whole
+            body, held = OWN_CORE.format(tier=tier).encode("utf-8") + bundle.content.data, set()
         doc = self.framework.documents[entry.path] if entry.path else None
         head = host_head(doc) if doc else ""
         kind = {"agent": "agent", "skill": "skill"}.get(entry.role, "command")
@@ -276,12 +283,12 @@ class _Layouter:
         chunk = self.assembler.chunk(path, selection)
         where = self.assembler.locator(chunk)
         doc = self.framework.documents[path]
-        skill = where.endswith("/SKILL.md")
-        head = host_head(doc) if skill else ""
+        kind = "skill" if where.endswith("/SKILL.md") else "rule" if where.startswith(".claude/rules/") else "chunk"
+        head = host_head(doc) if kind != "chunk" else ""
         data = head.encode("utf-8") + chunk.content.data
         if where in self.files and self.files[where].data == data:
             return False
-        self._add(InstalledFile(where, data, "skill" if skill else "chunk", chunk.id, chunk.tier, self._count(data),
+        self._add(InstalledFile(where, data, kind, chunk.id, chunk.tier, self._count(data),
                                 chunk.content.structure, tuple(d.id for d in chunk.content.docs),
                                 doc.id if head else None))
         return True
@@ -340,13 +347,19 @@ def _listed(selection: Selection) -> set[DocPath]:
     return {p.path for p in selection.chunks if p.via in selection.immediate or p.via == p.path}
 
 
-def _without_offered(selection: Selection, skills: tuple[DocPath, ...]) -> Selection:
-    """No index offers an installed skill for its own sake: Claude Code lists every skill already."""
-    return replace(selection, chunks=tuple(p for p in selection.chunks if not _offered_skill(p, skills)))
+def _path_rules(framework: Framework, tier: str) -> tuple[DocPath, ...]:
+    """Rules the host reads on its own when a file matching their ``paths:`` is touched."""
+    return tuple(d.path for d in framework.of_role("rule")
+                 if d.load != "immediate" and in_tier(framework, d.path, tier))
 
 
-def _offered_skill(placement: Placement, skills: tuple[DocPath, ...]) -> bool:
-    return placement.path in skills and placement.via == placement.path
+def _without_offered(selection: Selection, hosted: tuple[DocPath, ...]) -> Selection:
+    """No index offers an installed skill or path rule for its own sake: Claude Code offers those already."""
+    return replace(selection, chunks=tuple(p for p in selection.chunks if not _offered_by_host(p, hosted)))
+
+
+def _offered_by_host(placement: Placement, hosted: tuple[DocPath, ...]) -> bool:
+    return placement.path in hosted and placement.via == placement.path
 
 
 def _prefix(session: Selection, installed: Selection) -> Selection:
@@ -355,7 +368,7 @@ def _prefix(session: Selection, installed: Selection) -> Selection:
     return replace(session, sections=tuple(s for s in session.sections if s in held), dropped=(), chunks=())
 
 
-def _view(selection: Selection, session: Selection, installed: Selection, skills: tuple[DocPath, ...],
+def _view(selection: Selection, session: Selection, installed: Selection, hosted: tuple[DocPath, ...],
           moved: tuple[DocPath, ...] = ()) -> Selection:
     """An entry's bundle laid out after CLAUDE.md: what CLAUDE.md holds comes first (and is cut away), then
     the modules CLAUDE.md defers but the entry loads at once (``moved``: deferred where CLAUDE.md names them,
@@ -363,7 +376,7 @@ def _view(selection: Selection, session: Selection, installed: Selection, skills
     left-out lines are not repeated."""
     first = _prefix(session, installed).sections
     listed, dropped = _listed(installed), {d.path for d in installed.dropped}
-    chunks = (p for p in selection.chunks if p.path not in listed and not _offered_skill(p, skills))
+    chunks = (p for p in selection.chunks if p.path not in listed and not _offered_by_host(p, hosted))
     return replace(selection, sections=(*first, *moved, *(s for s in selection.sections if s not in first + moved)),
                    immediate=selection.immediate - set(moved),
                    chunks=tuple(replace(p, via=p.path) if p.via in moved else p for p in chunks),
@@ -425,6 +438,8 @@ class _Locator:
         doc = self.framework.documents[chunk.path]
         if doc.role == "skill" and chunk.tier == self.primary:
             return f".claude/skills/{skill_name(doc)}/SKILL.md"
+        if doc.role == "rule" and doc.load != "immediate" and chunk.tier == self.primary:
+            return f".claude/rules/{rule_name(doc)}"
         extension = posixpath.splitext(chunk.path)[1] or ".md"
         folder = CHUNKS if chunk.tier == self.primary else f"{CHUNKS}/{chunk.tier}"
         return f"{folder}/{self.names[chunk.path]}{extension}"
@@ -444,6 +459,13 @@ def skill_name(doc: Document) -> str:
     """A skill's folder name (Claude Code names a skill by its folder)."""
     path = PurePosixPath(doc.path)
     return path.parent.name if path.name == "SKILL.md" and path.parent.name else doc.name
+
+
+def rule_name(doc: Document) -> str:
+    """A rule's path under the rules folder, as written (``.claude/rules/api/auth.md`` -> ``api/auth.md``)."""
+    parts = PurePosixPath(doc.path).parts
+    last = max((i for i, part in enumerate(parts) if part == "rules"), default=len(parts) - 2)
+    return "/".join(parts[last + 1:])
 
 
 def host_head(doc: Document) -> str:

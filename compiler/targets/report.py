@@ -49,7 +49,7 @@ def install_grid(installed: Installed) -> Grid:
 def summary_lines(installed: Installed) -> list[str]:
     layout, changes = installed.layout, installed.changes
     session = layout.session
-    saving = f", {100 * (session.baseline - session.tokens) / session.baseline:.1f}% less" if session.baseline else ""
+    saving = f", {_relative(session.tokens, session.baseline)}" if session.baseline else ""
     lines = [f"session start: {session.tokens:,} tokens (CLAUDE.md {session.claude_md:,} + skill listing "
              f"{session.listing:,}); Claude Code loads {session.baseline:,} today{saving}"]
     if changes is not None and changes.previous is not None and changes.previous.owner != layout.owner:
@@ -58,3 +58,9 @@ def summary_lines(installed: Installed) -> list[str]:
         lines.append(f"installed into {layout.project}: {len(changes.write)} written, {len(changes.unchanged)} "
                      f"unchanged, {len(changes.remove)} removed (ledger: .claude/tokeffc/ledger.json)")
     return lines
+
+
+def _relative(tokens: int, baseline: int) -> str:
+    """"12.5% less" or "3.0% more" than the baseline."""
+    change = 100 * (baseline - tokens) / baseline
+    return f"{abs(change):.1f}% {'less' if change >= 0 else 'more'}"
