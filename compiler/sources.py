@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import NewType
@@ -167,8 +168,21 @@ def classify(config: Config, tree: Tree, injected: tuple[DocPath, ...] = ()) -> 
         for pattern in patterns:
             for rel in _expand(config, tree, pattern, must_match=False):
                 found.setdefault(rel, (role, id_from_pattern(rel, pattern)))
+    found.update(_agents_by_name(config, found))
     rest = sorted(p for p in found if p not in core)
     return [(p, *found[p]) for p in (*core, *rest)]
+
+
+def _agents_by_name(config: Config, found: dict[DocPath, tuple[str, str]]) -> dict[DocPath, tuple[str, str]]:
+    """A file a rule makes an agent is known by its file's name, as its host calls it (``x`` for
+    ``agents/x.md``), unless another file has that id or would take that name too."""
+    names = {}
+    for rel, (role, _) in found.items():
+        rule = config.rule_for(rel)
+        if (rule.role if rule and rule.role else role) == "agent":
+            names[rel] = PurePosixPath(rel).stem
+    taken = Counter([*(i for rel, (_, i) in found.items() if rel not in names), *names.values()])
+    return {rel: (found[rel][0], name) for rel, name in names.items() if taken[name] == 1}
 
 
 def _expand(config: Config, tree: Tree, pattern: str, must_match: bool) -> list[DocPath]:

@@ -97,3 +97,20 @@ def test_missing_core_file_points_at_config(mini):
     root = mini({}, config="name: m\nversion: 1.0.0\ncore: [NOPE.md]\n")
     with pytest.raises(TokeffcError, match=r"tokeffc.yaml:3: 'NOPE.md' matches no file"):
         sources(root)
+
+
+def test_an_agent_is_known_by_its_file_name_unless_that_name_is_taken(tmp_path):
+    from conftest import write_tree
+
+    from tokeffc.pipeline import BuildOptions, compile_framework
+    agent = "---\nname: {0}\ndescription: does {0}\n---\nYou are {0}.\n"
+    root = write_tree(tmp_path / "fw", {
+        "CLAUDE.md": "# P\n", "commands/review.md": "Review.\n",
+        "core/agents/architect.md": agent.format("architect"),
+        "core/agents/review.md": agent.format("review"),  # a command has that id
+        "a/agents/tester.md": agent.format("tester"), "b/agents/tester.md": agent.format("tester")})
+    result = compile_framework(root, BuildOptions(preset="claude-code"))
+    ids = {e.path: e.id for e in result.entries if e.role == "agent"}
+    assert ids["core/agents/architect.md"] == "architect"
+    assert "/" in ids["core/agents/review.md"]  # by its path: the name is a command's id
+    assert "/" in ids["a/agents/tester.md"] and "/" in ids["b/agents/tester.md"]  # two would take one name
