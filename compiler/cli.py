@@ -222,12 +222,13 @@ def inspect(archive, as_json):
 @main.command()
 @click.argument("release", type=click.Path(path_type=Path))
 @click.option("--name", "server_name", help="The server's name (default: the framework's name).")
-@click.option("--release-id", metavar="SHA256", help="Serve only the release with this id (the one build printed).")
+@click.option("--release-id", metavar="SHA256",
+              help="Serve only the release with this id: the whole sha256 (tokeffc inspect --json: release_id).")
 def serve(release, server_name, release_id):
     """Serve RELEASE (.tokb, folder or manifest.json) over MCP on stdio: prompts, chunks, load_module.
 
     The release is verified first: a damaged or tampered one is refused (exit 3) before the server
-    speaks MCP. Needs the MCP SDK: pip install 'tokeffc[serve]'.
+    speaks MCP. Needs the MCP SDK, tokeffc's serve extra (from a clone: pip install '.[serve]').
     """
     from .serve import serve as run_server
 

@@ -238,7 +238,8 @@ class _Checker:
             root=root,
             path=path,
             name=name,
-            version=self.version(release_version or data.get("version", "0.0.0" if preset else None)),
+            version=self.version(data.get("version", "0.0.0" if preset else None)) if release_version is None
+            else _release_version(release_version),
             encoding=self.string(data, "encoding", "cl100k_base"),
             encoding_sha256=self.sha256(data.get("encoding_sha256")),
             core=self.paths(data, "core", ()),
@@ -435,3 +436,10 @@ def _original_key(mapping: dict, text: str) -> Any:
 def _default_name(root: Path) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-")
     return name if name and name[0].isalnum() else "framework"
+
+
+def _release_version(value: str) -> str:
+    """The version given on the command line, which no line of the config holds."""
+    if not SEMVER_RE.match(value):
+        raise UsageError(f"--release-version '{value}' is not SemVer", hint="give three numbers: 1.4.0")
+    return value

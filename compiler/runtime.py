@@ -370,8 +370,9 @@ class Release:
         """manifest.json has the pinned id, and lists the index header this release opened."""
         data = self._read_manifest_bytes()
         if _sha256(data) != release_id:
-            raise ReleaseError(f"this is release {_sha256(data)[:16]}, not {release_id[:16]}",
-                               Span(self._store.where(MANIFEST_NAME)), "open the release you pinned")
+            raise ReleaseError(f"this is release {_sha256(data)}, not {release_id}",
+                               Span(self._store.where(MANIFEST_NAME)),
+                               "pin the whole sha256 of manifest.json (tokeffc inspect --json: release_id)")
         listed = self.manifest.files.get(RUNTIME_INDEX)  # parsed and checked: pinning costs a manifest read
         if listed is not None and listed != _sha256(self._index.data):
             raise ReleaseError(f"{RUNTIME_INDEX} is not the one manifest.json lists (tampered)",

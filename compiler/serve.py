@@ -273,7 +273,8 @@ def serve(path: str, server_name: str | None = None, release_id: str | None = No
 def announcement(served: Catalogue) -> str:
     release = served.release
     return (f"tokeffc serve: {release.framework} {release.version}, release {release.release_id[:16]} verified: "
-            f"{len(served.prompts)} prompts, {len(served.resources)} resources, tool {TOOL_NAME}; MCP on stdio")
+            f"{len(served.prompts)} prompts, {len(served.resources)} resources, "
+            f"{f'tool {TOOL_NAME}' if served.resources else 'no tool (no module on request)'}; MCP on stdio")
 
 
 def require_sdk() -> None:
@@ -281,7 +282,8 @@ def require_sdk() -> None:
         import mcp.server  # noqa: F401  (the SDK is an optional dependency: tokeffc[serve])
     except ImportError:
         raise UsageError("tokeffc serve needs the MCP Python SDK, which is not installed",
-                         hint="pip install 'tokeffc[serve]'") from None
+                         hint="install tokeffc's serve extra (from a clone: pip install '.[serve]'), "
+                              "or the SDK itself: pip install 'mcp>=2.3,<3'") from None
 
 
 async def run_stdio(served: Catalogue) -> None:
@@ -307,9 +309,10 @@ def mcp_server(served: Catalogue):
 
 def instructions(served: Catalogue) -> str:
     release = served.release
+    modules = (" A prompt's module index lists modules on request: when a trigger there applies, call "
+               f"{TOOL_NAME} with the module's id.") if served.resources else ""
     return (f"{release.framework} {release.version}, compiled by tokeffc. Each prompt is one of its commands at "
-            "one tier: the plain name is the command's smallest tier, '-<tier>' a larger one. A prompt's module "
-            f"index lists modules on request: when a trigger there applies, call {TOOL_NAME} with the module's id.")
+            f"one tier: the plain name is the command's smallest tier, '-<tier>' a larger one.{modules}")
 
 
 class _Handlers:
@@ -358,6 +361,8 @@ class _Handlers:
     async def list_tools(self, ctx, params):
         import mcp_types as types
 
+        if not self.served.resources:  # nothing to load: a tool that could only fail is not offered
+            return types.ListToolsResult(tools=[])
         definition = self.served.release.tool()
         tool = types.Tool(name=definition["name"], description=definition["description"],
                           input_schema=definition["input_schema"])
@@ -366,8 +371,10 @@ class _Handlers:
     async def call_tool(self, ctx, params):
         import mcp_types as types
 
-        if params.name != TOOL_NAME:
-            text, is_error = f"error: no tool '{params.name:.200}'; this server has one, {TOOL_NAME}", True
+        if params.name != TOOL_NAME or not self.served.resources:
+            offers = f"this server has one, {TOOL_NAME}" if self.served.resources else \
+                "this release offers no module on request, so this server has no tool"
+            text, is_error = f"error: no tool '{params.name:.200}'; {offers}", True
         else:
             text, is_error = load_module(self.served.release, params.arguments or {}, self.current)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)

@@ -4,7 +4,7 @@ from conftest import EXAMPLE, write_tree
 
 from tokeffc.cli import main
 from tokeffc.config import load_config
-from tokeffc.errors import ConfigError, TokeffcError
+from tokeffc.errors import ConfigError, TokeffcError, UsageError
 
 
 def test_example_config_loads_with_tiers_in_order():
@@ -51,7 +51,7 @@ def test_missing_config_says_how_to_start(tmp_path):
 def test_release_version_overrides_and_is_checked(tmp_path):
     write_tree(tmp_path, {"tokeffc.yaml": "name: a\nversion: 1.0.0\n"})
     assert load_config(tmp_path, release_version="2.0.0-rc.1").version == "2.0.0-rc.1"
-    with pytest.raises(ConfigError, match="SemVer"):
+    with pytest.raises(UsageError, match="--release-version 'v2' is not SemVer"):  # the flag's, not the file's
         load_config(tmp_path, release_version="v2")
 
 
@@ -161,3 +161,13 @@ def test_check_gives_exit_3_and_one_located_line_per_problem(mini, problem):
     assert "Traceback" not in result.output and len(lines) == len(expected), lines
     for line, start in zip(lines, expected):
         assert line.startswith(f"error: {root}/{start}"), line
+
+
+def test_a_release_version_from_the_command_line_is_blamed_on_the_flag():
+    from click.testing import CliRunner
+    from conftest import EXAMPLE
+
+    from tokeffc.cli import main
+    done = CliRunner().invoke(main, ["check", str(EXAMPLE), "--release-version", "1.0"])
+    assert done.exit_code == 2
+    assert done.stderr == "error: --release-version '1.0' is not SemVer; give three numbers: 1.4.0\n"

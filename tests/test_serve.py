@@ -266,6 +266,23 @@ def test_an_id_shown_by_a_trailing_part_of_several_path_parts_loads(mini, tmp_pa
         assert is_error and "names several modules (p/a/x, q/b/x)" in text
 
 
+def test_a_release_with_no_module_on_request_offers_no_tool(mini, tmp_path):
+    """A tool that could only answer "no such module" is not listed; a client that calls it anyway is told why."""
+    folder = build(mini({"commands/c.md": "c\n"}), tmp_path / "out")
+
+    async def session_calls():
+        async with connect(str(folder)) as (session, initialized):
+            return (await session.list_tools(), await session.call_tool("load_module", {"module": "x"}),
+                    initialized.instructions)
+
+    with start_blocking_portal() as portal:
+        tools, called, instructions = portal.call(session_calls)
+    assert tools.tools == [] and called.is_error and "load_module" not in instructions
+    assert "offers no module on request" in called.content[0].text
+    done = run_server(str(folder))
+    assert done.stderr.rstrip().endswith("0 resources, no tool (no module on request); MCP on stdio")
+
+
 # --- resources -----------------------------------------------------------------------------------------------
 
 
@@ -392,7 +409,8 @@ def test_without_the_sdk_serve_says_how_to_install_it(forge):
                           capture_output=True, text=True, timeout=SERVER_TIMEOUT)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        "error: tokeffc serve needs the MCP Python SDK, which is not installed; pip install 'tokeffc[serve]'"]
+        "error: tokeffc serve needs the MCP Python SDK, which is not installed; install tokeffc's serve extra "
+        "(from a clone: pip install '.[serve]'), or the SDK itself: pip install 'mcp>=2.3,<3'"]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["serve", "--help"]])
