@@ -34,7 +34,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 from generate import generate, marketplace  # noqa: E402
 
-CORPORA = REPO.parent / "shared" / "corpora"
+CORPORA = Path(os.environ.get("TOKEFFC_CORPORA") or REPO.parent / "shared" / "corpora")  # third-party frameworks
 BMAD = CORPORA / "bmad"
 BMAD_ARGS = ("--preset", "bmad")
 BMAD_EDIT = "bmad-core/tasks/create-next-story.md"  # the task file the incremental rows change

@@ -12,6 +12,7 @@ documents were inlined versus offered. Frameworks in ../shared/corpora are built
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -20,7 +21,7 @@ from pathlib import Path
 from tokeffc.pipeline import BuildOptions, compile_framework
 
 REPO = Path(__file__).resolve().parent.parent
-CORPORA = REPO.parent / "shared" / "corpora"
+CORPORA = Path(os.environ.get("TOKEFFC_CORPORA") or REPO.parent / "shared" / "corpora")  # third-party frameworks
 FRAMEWORKS = [
     ("examples/forge", REPO / "examples" / "forge", BuildOptions()),
     ("superclaude (--preset claude-code)", CORPORA / "superclaude", BuildOptions(preset="claude-code")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tokeffc.tokens import TokenCounter, resolve_encoding
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "forge"
-CORPORA = REPO.parent / "shared" / "corpora"
+CORPORA = Path(os.environ.get("TOKEFFC_CORPORA") or REPO.parent / "shared" / "corpora")  # third-party frameworks
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 MINI_CONFIG = """\
