@@ -143,7 +143,21 @@ def _tar_end(size: int) -> bytes:
 # --- reading -----------------------------------------------------------------------------------------------
 
 
-class Archive:
+class OpenDescriptor:
+    """Owns one file descriptor (a file's or a folder's), closed once: by :meth:`close`, else when it goes."""
+
+    _fd = -1
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self):
+        self.close()
+
+
+class Archive(OpenDescriptor):
     """A ``.tokb`` opened for reading. Files come back as bytes, unverified: the caller checks sha256.
 
     :meth:`read` decompresses only the frame that holds a file (through the seek table);
@@ -151,7 +165,7 @@ class Archive:
     """
 
     def __init__(self, path: str):
-        self.path, self._fd = path, -1
+        self.path = path
         self._fd = _open_archive(path)
         self.size = os.fstat(self._fd).st_size
         self.prefix, self.frames = _seek_table(self)
@@ -172,14 +186,6 @@ class Archive:
         """Every file by its path under the prefix, after checking the whole archive."""
         members = self._check_all_frames() if self.frames else self._all()
         return {name[len(self.prefix) + 1:]: m.data for name, m in members.items() if not m.is_dir}
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self):
-        self.close()
 
     def error(self, message: str, hint: str = "rebuild it with 'tokeffc build' or fetch it again") -> ReleaseError:
         return ReleaseError(message, Span(self.path), hint)

@@ -15,7 +15,7 @@ import stat
 
 from .errors import ReleaseError, Span
 from .layout import ARCHIVE_SUFFIX, MANIFEST_NAME, MAX_FILE_BYTES, MAX_MEMBERS, MAX_NAME, safe_release_path
-from .pack import Archive
+from .pack import Archive, OpenDescriptor
 
 
 class Store:
@@ -59,7 +59,7 @@ class ArchiveStore(Store):
         self.archive.close()
 
 
-class FolderStore(Store):
+class FolderStore(OpenDescriptor, Store):
     """A release folder read through file descriptors: a symlink anywhere inside it is refused."""
 
     def __init__(self, folder: str):
@@ -96,14 +96,6 @@ class FolderStore(Store):
 
     def where(self, path: str) -> str:
         return os.path.join(self.folder, path) if path else self.folder
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self):
-        self.close()
 
     def _walk(self, fd: int, prefix: str, found: dict[str, bytes]) -> None:
         with os.scandir(fd) as entries:
