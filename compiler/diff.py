@@ -351,9 +351,10 @@ def attribute(a: BundleEntry, b: BundleEntry, edited: frozenset[str] = frozenset
     same count (when the bundle's text changed), then the compiler's own lines."""
     old, new = _shares(a), _shares(b)
     causes = [_cause(mid, old.get(mid), new.get(mid), a, b) for mid in sorted(set(old) | set(new))]
-    rewritten = [Cause(mid, new[mid][0], "edited", *(new[mid][1],) * 2, "new text, same tokens") for mid in sorted(new)
-                 if a.sha256 != b.sha256 and mid in old and old[mid][1] == new[mid][1] and new[mid][0] in edited]
-    causes = sorted((c for c in causes if c.delta), key=lambda c: (-abs(c.delta), c.module)) + rewritten
+    causes = sorted((c for c in causes if c.delta), key=lambda c: (-abs(c.delta), c.module))
+    if a.sha256 != b.sha256:
+        causes += [_rewritten(mid, *new[mid]) for mid in sorted(new)
+                   if old.get(mid, (None, None))[1] == new[mid][1] and new[mid][0] in edited]
     lines = (_structure(a), _structure(b))
     if lines[0] != lines[1]:
         causes.append(Cause(STRUCTURE, "", "structure", *lines, _index_change(a, b)))
@@ -362,6 +363,11 @@ def attribute(a: BundleEntry, b: BundleEntry, edited: frozenset[str] = frozenset
                             "new text at the same count from unchanged sources: a template value "
                             "(the release version, a variable) or tokeffc's own lines"))
     return tuple(causes)
+
+
+def _rewritten(mid: str, path: str, tokens: int) -> Cause:
+    """A module whose source changed while its count in the bundle did not."""
+    return Cause(mid, path, "edited", tokens, tokens, "new text, same tokens")
 
 
 def _shares(bundle: BundleEntry) -> dict[str, tuple[str, int]]:

@@ -60,11 +60,14 @@ def always_loaded(framework: Framework) -> tuple[DocPath, ...]:
     return (*framework.core_order, *rules)
 
 
+def is_path_rule(doc: Document) -> bool:
+    """A host rule read only when the model touches a matching file (``paths:``), whichever command runs."""
+    return doc.role == "rule" and doc.load != "immediate"
+
+
 def offered(framework: Framework) -> list[Document]:
-    """Documents every bundle offers as chunks: the configured roles, and rules the host loads on demand
-    (a rule with ``paths:`` is read when the model touches a matching file, whichever command runs)."""
-    rules = [d for d in framework.of_role("rule") if d.load != "immediate"]
-    return [*framework.of_role(*framework.config.offered), *rules]
+    """Documents every bundle offers as chunks: the configured roles, and the path rules."""
+    return [*framework.of_role(*framework.config.offered), *filter(is_path_rule, framework.of_role("rule"))]
 
 
 def select_bundles(framework: Framework, renderings: Renderings,

@@ -91,6 +91,11 @@ class Catalogue:
     prompts: Mapping[str, PromptEntry]
     resources: Mapping[str, ResourceEntry]
 
+    @property
+    def has_tool(self) -> bool:
+        """load_module is offered only when the release has modules on request (its chunks, the resources)."""
+        return bool(self.resources)
+
 
 # --- opening -------------------------------------------------------------------------------------------------
 
@@ -274,7 +279,7 @@ def announcement(served: Catalogue) -> str:
     release = served.release
     return (f"tokeffc serve: {release.framework} {release.version}, release {release.release_id[:16]} verified: "
             f"{len(served.prompts)} prompts, {len(served.resources)} resources, "
-            f"{f'tool {TOOL_NAME}' if served.resources else 'no tool (no module on request)'}; MCP on stdio")
+            f"{f'tool {TOOL_NAME}' if served.has_tool else 'no tool (no module on request)'}; MCP on stdio")
 
 
 def require_sdk() -> None:
@@ -310,7 +315,7 @@ def mcp_server(served: Catalogue):
 def instructions(served: Catalogue) -> str:
     release = served.release
     modules = (" A prompt's module index lists modules on request: when a trigger there applies, call "
-               f"{TOOL_NAME} with the module's id.") if served.resources else ""
+               f"{TOOL_NAME} with the module's id.") if served.has_tool else ""
     return (f"{release.framework} {release.version}, compiled by tokeffc. Each prompt is one of its commands at "
             f"one tier: the plain name is the command's smallest tier, '-<tier>' a larger one.{modules}")
 
@@ -361,7 +366,7 @@ class _Handlers:
     async def list_tools(self, ctx, params):
         import mcp_types as types
 
-        if not self.served.resources:  # nothing to load: a tool that could only fail is not offered
+        if not self.served.has_tool:
             return types.ListToolsResult(tools=[])
         definition = self.served.release.tool()
         tool = types.Tool(name=definition["name"], description=definition["description"],
@@ -371,8 +376,8 @@ class _Handlers:
     async def call_tool(self, ctx, params):
         import mcp_types as types
 
-        if params.name != TOOL_NAME or not self.served.resources:
-            offers = f"this server has one, {TOOL_NAME}" if self.served.resources else \
+        if params.name != TOOL_NAME or not self.served.has_tool:
+            offers = f"this server has one, {TOOL_NAME}" if self.served.has_tool else \
                 "this release offers no module on request, so this server has no tool"
             text, is_error = f"error: no tool '{params.name:.200}'; {offers}", True
         else:

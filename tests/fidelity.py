@@ -57,6 +57,8 @@ POINTER = re.compile(r'^\(Repeated text left out: the (?:paragraph|section) that
                      r'in "([^"]+)"\.\)$')
 OUR_TAG = re.compile(r"\{%-?\s*(if|elif|else|endif|include)\b(.*?)-?%\}")
 CHECKPOINT = re.compile(r"<checkpoint\b[^>]*>(.*?)</checkpoint>", re.S)
+OUR_VALUE = re.compile(r"\{\{-?\s*tokeffc\s*\.\s*(tier|command|framework|version)\s*-?\}\}")
+SHOWN_AS_WRITTEN = re.compile(r"<!--.*?-->|(?:\A\n*|\n[ \t]*\n)(?: {4}|\t)[^\n]*(?:\n(?: {4}|\t)[^\n]*)*", re.S)
 CONCLUSION = re.compile(r"<conclusion>(.*?)</conclusion>", re.S)
 IMPORT_LINE = re.compile(r"^\s*@\S+\.\w+\s*$")
 FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
@@ -154,9 +156,9 @@ class _Checker:
         if key not in self._sources:
             path = self.paths[doc_id]
             text = (self.root / path).read_text(encoding="utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
-            for name, value in (("tier", tier), ("command", command), ("framework", self.manifest.framework),
-                                ("version", self.manifest.version)):
-                text = re.sub(r"\{\{-?\s*tokeffc\s*\.\s*" + name + r"\s*-?\}\}", value, text)
+            values = {"tier": tier, "command": command, "framework": self.manifest.framework,
+                      "version": self.manifest.version}
+            text = _outside_code(text, lambda prose: OUR_VALUE.sub(lambda m: values[m.group(1)], prose))
             prose = path.lower().endswith((".md", ".markdown", ".txt"))
             if prose and self.manifest.tiers[tier].compress and "checkpoints" in self.passes:
                 text = _conclude(text)  # the rule itself: a checkpoint stands as its conclusion
@@ -295,11 +297,38 @@ def _conclude(text: str) -> str:
 
 
 def _conclusions(text: str) -> str:
+    """Each checkpoint as its conclusion, but one Markdown shows as written (in a code span, an HTML comment
+    or an indented code block after a blank line)."""
+    literal = [m.span() for m in CODE_SPAN.finditer(text)] + [m.span() for m in SHOWN_AS_WRITTEN.finditer(text)]
+
     def one(match: re.Match) -> str:
         conclusion = CONCLUSION.search(match.group(1))
-        return match.group(0) if conclusion is None else conclusion.group(1).strip()
+        if conclusion is None or any(a <= match.start() < b for a, b in literal):
+            return match.group(0)
+        return conclusion.group(1).strip()
 
     return CHECKPOINT.sub(one, text)
+
+
+def _outside_code(text: str, change) -> str:
+    """``change`` applied to the text outside fenced code and code spans (where tokeffc's syntax is read)."""
+    lines = text.split("\n")
+    out, run = [], []
+    for line, code in zip(lines, _fence_mask(lines)):
+        if code:
+            out += ([_outside_spans("\n".join(run), change)] if run else []) + [line]
+            run = []
+        else:
+            run.append(line)
+    return "\n".join(out + ([_outside_spans("\n".join(run), change)] if run else []))
+
+
+def _outside_spans(prose: str, change) -> str:
+    pieces, last = [], 0
+    for match in CODE_SPAN.finditer(prose):
+        pieces += [change(prose[last:match.start()]), match.group(0)]
+        last = match.end()
+    return "".join([*pieces, change(prose[last:])])
 
 
 def _fence_mask(lines: list[str]) -> list[bool]:
@@ -375,7 +404,8 @@ def _prose(lines: list[str], allowed: list[str], compress: bool, headings: set[s
         if IMPORT_LINE.match(line):
             allowed[index] = "an @ import line"
         kept = line
-        for tag in OUR_TAG.finditer(line):
+        spans = [m.span() for m in CODE_SPAN.finditer(line)]
+        for tag in (t for t in OUR_TAG.finditer(line) if not any(a <= t.start() < b for a, b in spans)):
             kind, argument = tag.group(1), tag.group(2)
             if kind == "if":
                 stack.append("tokeffc." in argument)

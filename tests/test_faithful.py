@@ -174,3 +174,19 @@ def test_a_file_named_mid_paragraph_is_a_block_of_its_own_with_either_line_endin
         out = bundle(result, "fix")
         fence = "```\nrun\n\nagain\n```\n".replace("\n", newline)
         assert f"says.\nSecond line.\n{fence}\nNote text.\n\nThen ship.\n" in out, repr(out)
+
+
+def test_what_markdown_shows_as_written_is_kept_and_the_fidelity_check_agrees(tmp_path):
+    """A checkpoint in inline or indented code or a comment, and tokeffc's syntax in a code span, stay."""
+    checkpoint = "<checkpoint><reasoning>R</reasoning><conclusion>C</conclusion></checkpoint>"
+    core = (f"# Core\n\n{checkpoint}\n\nInline `{checkpoint}` and `{{{{ tokeffc.version }}}}` stay.\n\n"
+            f"    {checkpoint}\n\n<!-- {checkpoint} -->\n")
+    root = write_tree(tmp_path / "fw", {
+        "tokeffc.yaml": "name: fw\nversion: 1.0.0\ncore: [CLAUDE.md]\ncommands: commands/*.md\n"
+                        "tiers:\n  minimal: {budget: 20000}\n  full: {budget: 40000, compress: false}\n",
+        "CLAUDE.md": core, "commands/go.md": "# /go\n"})
+    result = compile_framework(root)  # the default passes: checkpoints, normalise, dedupe
+    minimal = bundle(result, "go")
+    assert minimal.startswith(f"# Core\n\nC\n\nInline `{checkpoint}` and `{{{{ tokeffc.version }}}}` stay.\n\n"
+                              f"    {checkpoint}\n\n<!-- {checkpoint} -->\n")
+    assert check_fidelity(root, dict(result.release.files), ()) == []

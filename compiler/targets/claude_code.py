@@ -38,7 +38,7 @@ from ..markdown import split_front_matter
 from ..parse import Document
 from ..pipeline import BuildOptions, BuildResult, compile_framework, plugin_builds
 from ..rendering import Renderings, render_all
-from ..selection import Placement, Selection, chunk_children, in_tier, select_bundles
+from ..selection import Placement, Selection, chunk_children, in_tier, is_path_rule, select_bundles
 from ..sources import DocPath
 from ..yamlio import read_yaml
 from .imports import without_imports
@@ -349,8 +349,7 @@ def _listed(selection: Selection) -> set[DocPath]:
 
 def _path_rules(framework: Framework, tier: str) -> tuple[DocPath, ...]:
     """Rules the host reads on its own when a file matching their ``paths:`` is touched."""
-    return tuple(d.path for d in framework.of_role("rule")
-                 if d.load != "immediate" and in_tier(framework, d.path, tier))
+    return tuple(d.path for d in framework.of_role("rule") if is_path_rule(d) and in_tier(framework, d.path, tier))
 
 
 def _without_offered(selection: Selection, hosted: tuple[DocPath, ...]) -> Selection:
@@ -438,7 +437,7 @@ class _Locator:
         doc = self.framework.documents[chunk.path]
         if doc.role == "skill" and chunk.tier == self.primary:
             return f".claude/skills/{skill_name(doc)}/SKILL.md"
-        if doc.role == "rule" and doc.load != "immediate" and chunk.tier == self.primary:
+        if is_path_rule(doc) and chunk.tier == self.primary:
             return f".claude/rules/{rule_name(doc)}"
         extension = posixpath.splitext(chunk.path)[1] or ".md"
         folder = CHUNKS if chunk.tier == self.primary else f"{CHUNKS}/{chunk.tier}"
