@@ -397,7 +397,11 @@ def _splits_cleanly(data: bytes, segments: tuple[Segment, ...]) -> bool:
 
 
 def _verified_bytes(store: Store, path: str, sha256: str) -> bytes:
-    data = store.read(path)
+    return _checked(store.read(path), path, sha256, store)
+
+
+def _checked(data: bytes | None, path: str, sha256: str, store: Store) -> bytes:
+    """A file's bytes, there and matching the sha256 the manifest lists for it."""
     if data is None:
         raise ReleaseError(f"missing file '{path}'", Span(store.where(path)), "rebuild the release")
     if _sha256(data) != sha256:
@@ -421,12 +425,7 @@ def _check_listed(manifest, files: dict[str, bytes], store: Store) -> None:
             f" (nor {len(extra) - 1} more)" if len(extra) > 1 else ""), Span(store.where(extra[0])),
             "remove it, or rebuild the release")
     for name, digest in sorted(manifest.files.items()):
-        data = files.get(name)
-        if data is None:
-            raise ReleaseError(f"missing file '{name}'", Span(store.where(name)), "rebuild the release")
-        if _sha256(data) != digest:
-            raise ReleaseError(f"'{name}' does not match its sha256 in the manifest (tampered or damaged)",
-                               Span(store.where(name)), "rebuild the release or fetch it again")
+        _checked(files.get(name), name, digest, store)
 
 
 def _check_index(derived: dict[str, bytes], opened: bytes, manifest, files: dict[str, bytes], store: Store) -> None:
