@@ -24,7 +24,7 @@ from .passes import dedupe_key, heading_level
 from .rendering import Ref, Renderings
 from .selection import INLINE_KINDS, Placement, Selection, chunk_children, in_tier
 from .sources import DocPath
-from .tokens import TokenCounter
+from .tokens import TokenCounter, boundary_is_safe
 
 SEGMENT_PARTS = ("core", "modules", "command")
 POINTER_WORDS = 8
@@ -354,10 +354,13 @@ class _Writer:
     def finish(self) -> Text:
         counter = self.a.counter
         docs = tuple(self._share(path, blocks) for path, blocks in self.kept.items())
-        total = counter.count_units(self.units)
         bounds = [0, *self.marks, len(self.units)] if self.marks else []
         segments = tuple((part, "".join(self.units[start:end]), counter.count_units(self.units[start:end]))
                          for part, start, end in zip(SEGMENT_PARTS, bounds, bounds[1:]))
+        # Where no pre-token crosses a mark, the whole is the sum of its segments: counted once, not twice.
+        texts = [t for _, t, _ in segments if t]
+        split_safely = bool(segments) and all(boundary_is_safe(left, right) for left, right in zip(texts, texts[1:]))
+        total = sum(n for _, _, n in segments) if split_safely else counter.count_units(self.units)
         text = "".join(self.units)
         data = text.encode("utf-8")
         return Text(data, total, docs, total - sum(d.emitted for d in docs), hashlib.sha256(data).hexdigest(),

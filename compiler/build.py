@@ -60,8 +60,9 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
     key = cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) \
         if cache else ""
     hit = cache.get_release(key) if cache else None
-    if hit is not None:
-        return _from_cache(hit, out_dir, allow_over)
+    served = _from_cache(hit, out_dir, allow_over) if hit is not None else None
+    if served is not None:
+        return served
     from .pipeline import compile_framework
 
     result = compile_framework(root, options, progress)
@@ -85,11 +86,14 @@ def report_of(result: BuildResult) -> dict:
     return build_report(result.manifest, result.release.release_id, bool(result.over_budget), warnings)
 
 
-def _from_cache(hit, out_dir: Path | None, allow_over: bool) -> Built:
+def _from_cache(hit: CachedRelease, out_dir: Path | None, allow_over: bool) -> Built | None:
+    """The build as the cache holds it; None when the output must be written and the entry's archive is damaged."""
     if out_dir is None or (hit.report["status"] == "over" and not allow_over):
         return Built(hit.report, None, None, None)
     folder, archive = Path(out_dir) / hit.name / hit.version, Path(out_dir) / f"{hit.name}-{hit.version}.tokb"
     if not _holds(folder, archive, hit):
+        if not hit.archive_intact():
+            return None
         from .publish import write_release
 
         write_release(out_dir, hit.name, hit.version, release_files(hit.archive_path))
@@ -100,7 +104,8 @@ def _holds(folder: Path, archive: Path, hit: CachedRelease) -> bool:
     """Whether the output already is this release: the same manifest, the same archive bytes."""
     try:
         manifest = (folder / "manifest.json").read_bytes()
-        return hashlib.sha256(manifest).hexdigest() == hit.release_id and archive.read_bytes() == hit.archive
+        return hashlib.sha256(manifest).hexdigest() == hit.release_id and \
+            hashlib.sha256(archive.read_bytes()).hexdigest() == hit.archive_sha256
     except OSError:
         return False
 

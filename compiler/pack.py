@@ -88,29 +88,36 @@ def pack_archive(prefix: str, files: tuple[tuple[str, bytes], ...], solo: tuple[
         raise ValueError("a release holds at least its manifest")
     members = _tar_members(prefix, files)
     groups = _group(members, {f"{prefix}/{path}" for path in solo})
-    groups[-1] = (groups[-1][0], groups[-1][1] + _tar_end(sum(len(m) for _, m in members)))
+    groups[-1][1].append(_tar_end(sum(_size(m) for _, m in members)))
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, write_content_size=True)
-    frames = [(first, compressor.compress(tar), len(tar)) for first, tar in groups]
+    frames = []
+    for first, parts in groups:  # one frame's tar at a time: the whole tar is never held at once
+        tar = b"".join(parts)
+        frames.append((first, compressor.compress(tar), len(tar)))
     table = {"prefix": prefix, "frames": [[len(data), tar_size, first] for first, data, tar_size in frames]}
     payload = SEEK_TAG + json.dumps(table, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     header = SEEK_MAGIC.to_bytes(4, "little") + len(payload).to_bytes(4, "little")
     return header + payload + b"".join(data for _, data, _ in frames)
 
 
-def _tar_members(prefix: str, files) -> list[tuple[str, bytes]]:
-    """Each entry's tar bytes (pax header, header, data, padding) by full name, sorted."""
+def _tar_members(prefix: str, files) -> list[tuple[str, tuple[bytes, ...]]]:
+    """Each entry's tar parts (pax header and header, data, padding) by full name, sorted."""
     import tarfile  # the writer's only; the runtime reads tars itself
 
     entries = [(name, None) for name in _directories(prefix, files)]
     entries += [(f"{prefix}/{path}", data) for path, data in files]
-    members = []
+    members: list[tuple[str, tuple[bytes, ...]]] = []
     for name, data in sorted(entries, key=lambda entry: entry[0]):
         info = tarfile.TarInfo(name)
         info.type, info.mode = (tarfile.DIRTYPE, 0o755) if data is None else (tarfile.REGTYPE, 0o644)
         info.size, info.mtime, info.uid, info.gid, info.uname, info.gname = len(data or b""), 0, 0, 0, "", ""
         header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "strict")
-        members.append((name, header + (data or b"") + bytes(-len(data or b"") % BLOCK)))
+        members.append((name, (header, data or b"", bytes(-len(data or b"") % BLOCK))))
     return members
+
+
+def _size(parts: tuple[bytes, ...]) -> int:
+    return sum(map(len, parts))
 
 
 def _directories(prefix: str, files) -> set[str]:
@@ -121,17 +128,17 @@ def _directories(prefix: str, files) -> set[str]:
     return found
 
 
-def _group(members: list[tuple[str, bytes]], solo: set[str]) -> list[tuple[str, bytes]]:
-    """Consecutive members joined into frames of about FRAME_TARGET bytes; solo names alone."""
+def _group(members: list[tuple[str, tuple[bytes, ...]]], solo: set[str]) -> list[tuple[str, list[bytes]]]:
+    """Consecutive members' parts grouped into frames of about FRAME_TARGET bytes; solo names alone."""
     groups: list[tuple[str, list[bytes], int]] = []
-    for name, data in members:
+    for name, parts in members:
         alone = name in solo
         if not groups or alone or groups[-1][2] >= FRAME_TARGET or groups[-1][0] in solo:
             groups.append((name, [], 0))
-        first, parts, size = groups[-1]
-        parts.append(data)
-        groups[-1] = (first, parts, size + len(data))
-    return [(first, b"".join(parts)) for first, parts, _ in groups]
+        first, joined, size = groups[-1]
+        joined += parts
+        groups[-1] = (first, joined, size + _size(parts))
+    return [(first, joined) for first, joined, _ in groups]
 
 
 def _tar_end(size: int) -> bytes:

@@ -112,9 +112,14 @@ class _Renderer:
         head = (Piece(blocks=(doc.kept_head,), protected=True),) if doc.kept_head else ()
         pieces = head + tuple(_pieces(stages[-1][1], refs))
         head_units = [doc.kept_head] if doc.kept_head else []
-        counts = [(name, self.counter.count_units([*head_units, *_own_blocks(text)])) for name, text in stages[:-1]]
-        final = self.counter.count_units([b for piece in pieces for b in piece.blocks])
-        counts.append((stages[-1][0], final))
+        counts: list[tuple[str, int]] = []
+        for index, (name, text) in enumerate(stages):
+            if index and text == stages[index - 1][1]:  # the pass changed nothing: the count stands
+                counts.append((name, counts[-1][1]))
+            elif index == len(stages) - 1:
+                counts.append((name, self.counter.count_units([b for piece in pieces for b in piece.blocks])))
+            else:
+                counts.append((name, self.counter.count_units([*head_units, *_own_blocks(text)])))
         return RenderedDoc(doc.path, tuple(pieces), tuple(counts))
 
     def _mark_references(self, doc: Document, body: str) -> tuple[str, list[Ref]]:

@@ -4,10 +4,12 @@ JSON. They decide nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import printable
-from .manifest import Manifest, to_data
+
+if TYPE_CHECKING:  # a cached build prints its table without the manifest module
+    from .manifest import Manifest
 
 JSON_SCHEMA = "tokeffc.build-report/2"
 NARROW = 100  # below this many columns the per-step columns are left out, never cut
@@ -29,6 +31,8 @@ def build_report(manifest: Manifest, release_id: str, over: bool, warnings: tupl
 
     Plain data: the table is drawn from it too, so a cached build can print without the manifest.
     """
+    from .manifest import to_data
+
     return {
         "schema": JSON_SCHEMA,
         "framework": manifest.framework,

@@ -1,9 +1,11 @@
 """The build cache: cached and uncached builds are byte-identical across random edits; a damaged entry
 is rebuilt; counts from earlier builds spare the encoding; builds sharing a cache are safe."""
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from conftest import EXAMPLE, REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tokeffc import cache as cache_module
 from tokeffc.build import BuildOptions, build_cached
 from tokeffc.cache import BuildCache
 from tokeffc.errors import TokeffcError
@@ -96,7 +99,7 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(tmp_path):
             data = (entry / "release.tokb").read_bytes()
             (entry / "release.tokb").write_bytes(data[: len(data) // 2])
         elif damage == "garbage-report":
-            (entry / "report.json").write_bytes(b"{not json")
+            (entry / "report.marshal").write_bytes(b"{not marshal")
         elif damage == "no-entry-json":
             (entry / "entry.json").unlink()
         else:  # and no release entry, so that the build reads the damaged counts
@@ -131,3 +134,43 @@ def test_two_builds_sharing_a_cache_at_once(tmp_path):
     results = [run.communicate(timeout=120) for run in runs]
     assert all(run.returncode == 0 for run in runs), results
     assert output(tmp_path / "o0") == output(tmp_path / "o1")
+
+
+def reads_under(root: Path, monkeypatch) -> list[str]:
+    """The files under ``root`` that the cache reads from now on."""
+    read, original = [], cache_module._read
+    monkeypatch.setattr(cache_module, "_read", lambda path: (read.append(str(path)) if str(path).startswith(str(root))
+                                                             else None) or original(path))
+    return read
+
+
+def test_a_rebuild_key_reads_only_files_whose_signature_moved(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "SETTLED_NS", 0)  # record every file at once: a test cannot wait
+    root, cache = shutil.copytree(EXAMPLE, tmp_path / "forge"), BuildCache(tmp_path / "cache")
+    key = cache.release_key(root, None, (), ())
+    read = reads_under(root / "modules", monkeypatch)
+    assert cache.release_key(root, None, (), ()) == key and read == []
+    target = root / "modules" / "tdd" / "cycle.md"
+    target.write_text(target.read_text() + "One more line.\n")
+    assert cache.release_key(root, None, (), ()) != key and read == [str(target)]
+
+
+def test_a_file_rewritten_with_its_old_size_and_mtime_changes_the_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "SETTLED_NS", 0)
+    root, cache = shutil.copytree(EXAMPLE, tmp_path / "forge"), BuildCache(tmp_path / "cache")
+    key = cache.release_key(root, None, (), ())
+    target = root / "modules" / "tdd" / "cycle.md"
+    before, text = target.stat(), target.read_text()
+    time.sleep(0.05)  # past the file system clock's granularity: the write gets a ctime of its own
+    target.write_text(text.replace("e", "E", 1))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # what a careless tool could do
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert cache.release_key(root, None, (), ()) != key
+
+
+def test_a_file_changed_a_moment_ago_is_not_recorded(tmp_path, monkeypatch):
+    root, cache = shutil.copytree(EXAMPLE, tmp_path / "forge"), BuildCache(tmp_path / "cache")
+    cache.release_key(root, None, (), ())  # every file was just copied: none is settled
+    read = reads_under(root, monkeypatch)
+    cache.release_key(root, None, (), ())
+    assert {str(p) for p in root.rglob("*") if p.is_file()} <= set(read)
