@@ -6,7 +6,6 @@ more than starting the command.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,7 +59,7 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
     key = cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) \
         if cache else ""
     hit = cache.get_release(key) if cache else None
-    served = _from_cache(hit, out_dir, allow_over) if hit is not None else None
+    served = _from_cache(cache, hit, out_dir, allow_over) if cache and hit is not None else None
     if served is not None:
         return served
     from .pipeline import compile_framework
@@ -86,12 +85,12 @@ def report_of(result: BuildResult) -> dict:
     return build_report(result.manifest, result.release.release_id, bool(result.over_budget), warnings)
 
 
-def _from_cache(hit: CachedRelease, out_dir: Path | None, allow_over: bool) -> Built | None:
+def _from_cache(cache: BuildCache, hit: CachedRelease, out_dir: Path | None, allow_over: bool) -> Built | None:
     """The build as the cache holds it; None when the output must be written and the entry's archive is damaged."""
     if out_dir is None or (hit.report["status"] == "over" and not allow_over):
         return Built(hit.report, None, None, None)
     folder, archive = Path(out_dir) / hit.name / hit.version, Path(out_dir) / f"{hit.name}-{hit.version}.tokb"
-    if not _holds(folder, archive, hit):
+    if not _holds(cache, folder, archive, hit):
         if not hit.archive_intact():
             return None
         from .publish import write_release
@@ -100,14 +99,14 @@ def _from_cache(hit: CachedRelease, out_dir: Path | None, allow_over: bool) -> B
     return Built(_written(hit.report, folder, archive), folder, archive, None)
 
 
-def _holds(folder: Path, archive: Path, hit: CachedRelease) -> bool:
+def _holds(cache: BuildCache, folder: Path, archive: Path, hit: CachedRelease) -> bool:
     """Whether the output already is this release: the same manifest, the same archive bytes."""
-    try:
-        manifest = (folder / "manifest.json").read_bytes()
-        return hashlib.sha256(manifest).hexdigest() == hit.release_id and \
-            hashlib.sha256(archive.read_bytes()).hexdigest() == hit.archive_sha256
-    except OSError:
-        return False
+    manifests, archives = cache.digests(folder), cache.digests(archive.parent)
+    held = manifests.hexdigest(folder / "manifest.json") == hit.release_id and \
+        archives.hexdigest(archive) == hit.archive_sha256
+    manifests.save()
+    archives.save()
+    return held
 
 
 def release_files(archive: Path) -> tuple[tuple[str, bytes], ...]:

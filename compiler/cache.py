@@ -1,6 +1,6 @@
 """The build cache: content-addressed, on disk, never stale by construction.
 
-Two kinds of entry live under the cache folder (``TOKEFFC_CACHE_DIR``, else ``$XDG_CACHE_HOME/tokeffc``,
+Three kinds of entry live under the cache folder (``TOKEFFC_CACHE_DIR``, else ``$XDG_CACHE_HOME/tokeffc``,
 else ``~/.cache/tokeffc``):
 
 * ``releases/<key>/``: a whole build, keyed by everything its output depends on: the compiler's
@@ -8,12 +8,12 @@ else ``~/.cache/tokeffc``):
   every file under the root (so a reference that starts to resolve, a file added or removed, changes
   the key). It holds the release archive and the build report. A rebuild with nothing changed reads
   the report and, when the output already holds that release, writes nothing.
-* ``files/<sha256 of the root's path>.marshal``: each file's sha256 beside the stat signature it was
-  read under (inode, size, mtime and ctime in nanoseconds), so that the key of a rebuild reads only
-  the files whose signature moved, as git's index does. A digest is recorded only for a file whose
-  mtime and ctime were already ``SETTLED_NS`` in the past when it was read: any later write sets the
-  ctime (which no tool can set back) past the recorded one, so a recorded digest is never trusted
-  for bytes it was not taken from.
+* ``files/<sha256 of a folder's path>.marshal``: for a root's files, and for an output's manifest
+  and archive, each file's sha256 beside the stat signature it was read under (inode, size, mtime
+  and ctime in nanoseconds), so that a rebuild reads only the files whose signature moved, as git's
+  index does. A digest is recorded only for a file whose mtime and ctime were already
+  ``SETTLED_NS`` in the past when it was read: any later write sets the ctime (which no tool can set
+  back) past the recorded one, so a recorded digest is never trusted for bytes it was not taken from.
 * ``counts/<encoding sha256>.marshal``: token counts of texts already tokenized, keyed by a digest of
   the text, so that a rebuild after an edit tokenizes only what changed (and loads no encoding when
   nothing needs counting).
@@ -66,6 +66,48 @@ class CachedRelease:
         return data is not None and hashlib.sha256(data).hexdigest() == self.archive_sha256
 
 
+class FileDigests:
+    """Files' sha256, each remembered beside the stat signature it was read under (git's index, in small).
+
+    A file whose signature is the recorded one is not read again. A digest is recorded only for a file
+    whose mtime and ctime were already ``SETTLED_NS`` old when it was read (see the module's docstring).
+    """
+
+    def __init__(self, cache: BuildCache, record: Path):
+        self.cache, self.record = cache, record
+        self.recorded = _load_marshal(record)
+        self.kept: dict[str, tuple] = {}
+        self.settled_before = time.time_ns() - SETTLED_NS
+
+    def digest(self, key: str, path: Path | str, stat: os.stat_result) -> bytes | None:
+        """The file's sha256 (None when it cannot be read); ``stat`` is the file's, taken before reading it."""
+        signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        known = self.recorded.get(key)
+        if type(known) is tuple and len(known) == 5 and known[:4] == signature and type(known[4]) is bytes:
+            file_digest = known[4]
+        else:
+            data = _read(path)
+            if data is None:
+                return None
+            file_digest = hashlib.sha256(data).digest()
+        if max(stat.st_mtime_ns, stat.st_ctime_ns) < self.settled_before:
+            self.kept[key] = (*signature, file_digest)
+        return file_digest
+
+    def hexdigest(self, path: Path) -> str | None:
+        """A file's sha256 in hex, by its name (the key); None when it is missing or unreadable."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        found = self.digest(path.name, path, stat)
+        return found.hex() if found is not None else None
+
+    def save(self) -> None:
+        if self.kept != self.recorded:
+            self.cache._write_file(self.record, marshal.dumps(self.kept))
+
+
 class BuildCache:
     """One cache folder; every method is safe to call when the folder is missing or damaged."""
 
@@ -85,28 +127,20 @@ class BuildCache:
         return digest.hexdigest()
 
     def _file_digests(self, root: Path, excluded: set[Path]) -> list[tuple[str, bytes]]:
-        """(relative path, sha256) of every file under the root, sorted; a file whose stat signature is the
-        one recorded when it was last read, long enough after its last change, is not read again."""
-        record_path = self.folder / "files" / f"{hashlib.sha256(str(root.resolve()).encode()).hexdigest()}.marshal"
-        recorded = _load_marshal(record_path)
-        settled_before = time.time_ns() - SETTLED_NS
-        found, record = [], {}
+        """(relative path, sha256) of every file under the root, sorted."""
+        known = self.digests(root)
+        found = []
         for rel, path, stat in _tree(root, excluded):
-            signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-            known = recorded.get(rel)
-            if type(known) is tuple and len(known) == 5 and known[:4] == signature and type(known[4]) is bytes:
-                file_digest = known[4]
-            else:
-                data = _read(path)
-                if data is None:
-                    continue
-                file_digest = hashlib.sha256(data).digest()
-            if max(stat.st_mtime_ns, stat.st_ctime_ns) < settled_before:
-                record[rel] = (*signature, file_digest)
-            found.append((rel, file_digest))
-        if record != recorded:
-            self._write_file(record_path, marshal.dumps(record))
+            file_digest = known.digest(rel, path, stat)
+            if file_digest is not None:
+                found.append((rel, file_digest))
+        known.save()
         return found
+
+    def digests(self, folder: Path) -> FileDigests:
+        """The digests recorded for the files under ``folder`` (a root, or an output folder)."""
+        name = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()
+        return FileDigests(self, self.folder / "files" / f"{name}.marshal")
 
     def get_release(self, key: str) -> CachedRelease | None:
         """The entry's report (checked against its digest); the archive is checked when it is read."""

@@ -174,3 +174,17 @@ def test_a_file_changed_a_moment_ago_is_not_recorded(tmp_path, monkeypatch):
     read = reads_under(root, monkeypatch)
     cache.release_key(root, None, (), ())
     assert {str(p) for p in root.rglob("*") if p.is_file()} <= set(read)
+
+
+def test_a_damaged_output_is_written_again_though_its_digest_was_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "SETTLED_NS", 0)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    first = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
+    expected = output(out)
+    assert build_cached(EXAMPLE, out, BuildOptions(cache=cache)).result is None  # served; output digests recorded
+    archive = Path(first.archive)
+    time.sleep(0.05)  # a ctime of its own for the damage
+    data = archive.read_bytes()
+    archive.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size: only the bytes tell
+    again = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
+    assert again.result is None and output(out) == expected  # served from the cache, the archive rewritten
