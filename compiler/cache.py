@@ -24,7 +24,6 @@ see half an entry; an entry whose digests do not match what it says it holds is 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import marshal
@@ -117,7 +116,7 @@ class BuildCache:
     # --- whole releases ---------------------------------------------------------------------
 
     def release_key(self, root: Path, config_path: Path | None, options: tuple, exclude: tuple[Path, ...]) -> str:
-        digest = hashlib.sha256(f"tokeffc {__version__} {_code_digest()} cache {FORMAT} marshal {marshal.version} "
+        digest = hashlib.sha256(f"tokeffc {__version__} {self._code_digest()} cache {FORMAT} marshal {marshal.version} "
                                 f"{sys.version_info[:2]}\0{options!r}\0".encode())
         config = Path(config_path) if config_path else Path(root) / "tokeffc.yaml"
         digest.update(_read(config) or b"<no config>")
@@ -126,12 +125,21 @@ class BuildCache:
             digest.update(file_digest)
         return digest.hexdigest()
 
-    def _file_digests(self, root: Path, excluded: set[Path]) -> list[tuple[str, bytes]]:
-        """(relative path, sha256) of every file under the root, sorted."""
+    def _code_digest(self) -> str:
+        """tokeffc's own files (code and presets): a source checkout edited between builds misses the cache."""
+        digest = hashlib.sha256()
+        for rel, file_digest in self._file_digests(Path(__file__).resolve().parent, set(), (".py", ".yaml")):
+            digest.update(f"{rel}\0".encode())
+            digest.update(file_digest)
+        return digest.hexdigest()
+
+    def _file_digests(self, root: Path, excluded: set[Path], suffixes: tuple[str, ...] = ("",)) \
+            -> list[tuple[str, bytes]]:
+        """(relative path, sha256) of every file under the root (whose name ends so), sorted."""
         known = self.digests(root)
         found = []
         for rel, path, stat in _tree(root, excluded):
-            file_digest = known.digest(rel, path, stat)
+            file_digest = known.digest(rel, path, stat) if rel.endswith(suffixes) else None
             if file_digest is not None:
                 found.append((rel, file_digest))
         known.save()
@@ -260,12 +268,3 @@ def _tree(root: Path, excluded: set[Path]) -> list[tuple[str, str, os.stat_resul
     return sorted(found, key=lambda item: item[0])
 
 
-@functools.cache
-def _code_digest() -> str:
-    """tokeffc's own files (code and presets): a source checkout edited between builds misses the cache."""
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
-        digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
