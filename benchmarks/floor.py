@@ -31,8 +31,9 @@ def load_cl100k() -> tiktoken.Encoding:
     data = (Path(origin).parent / "data" / "cl100k_base.tiktoken").read_bytes()
     if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
         raise SystemExit("floor: cl100k_base.tiktoken does not match its sha256")
-    fields = data.split()  # "<base64 token> <rank>" per line
-    ranks = dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
+    fields = data.split()  # "<base64 token> <rank>" per line; this file's ranks are 0, 1, 2, ... in order
+    tokens = list(map(binascii.a2b_base64, fields[0::2]))
+    ranks = dict(zip(tokens, range(len(tokens))))
     return tiktoken.Encoding("cl100k_base", pat_str=CL100K_PATTERN, mergeable_ranks=ranks,
                              special_tokens=CL100K_SPECIAL)
 

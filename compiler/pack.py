@@ -93,7 +93,8 @@ def pack_archive(prefix: str, files: tuple[tuple[str, bytes], ...], solo: tuple[
     frames = []
     for first, parts in groups:  # one frame's tar at a time: the whole tar is never held at once
         tar = b"".join(parts)
-        frames.append((first, compressor.compress(tar), len(tar)))
+        # zstandard returns the frame in a buffer sized for the worst case: keep an exact copy instead
+        frames.append((first, bytes(memoryview(compressor.compress(tar))), len(tar)))
     table = {"prefix": prefix, "frames": [[len(data), tar_size, first] for first, data, tar_size in frames]}
     payload = SEEK_TAG + json.dumps(table, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     header = SEEK_MAGIC.to_bytes(4, "little") + len(payload).to_bytes(4, "little")

@@ -19,6 +19,7 @@ from .entries import Entry, find_entries
 from .errors import Notice, Span, TokeffcError, UsageError
 from .graph import Framework, build_graph
 from .hooks import session_hook_files
+from .markdown import split_blocks
 from .parse import Document, parse_document, parse_documents, source_units
 from .passes import PASS_NAMES
 from .plugins import find_plugins
@@ -81,6 +82,7 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
     framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
     entries, entry_notices = find_entries(framework)
     renderings = render_all(framework, entries, counter, passes)
+    split_blocks.cache_clear()  # it served parsing and rendering; the texts it still holds, only it holds
     selections = _chosen(framework, select_bundles(framework, renderings, entries), options)
     bundles = assemble_bundles(framework, renderings, counter, passes, selections, progress)
     checks = check_budgets(framework, bundles)

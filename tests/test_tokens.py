@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tokeffc.errors import TokeffcError
 from tokeffc.markdown import split_blocks
-from tokeffc.tokens import TokenCounter, resolve_encoding
+from tokeffc.tokens import TokenCounter, _offline_cl100k_bytes, resolve_encoding
 
 
 def test_cl100k_resolves_offline_and_matches_tiktoken(encoding):
@@ -36,6 +36,20 @@ def test_user_named_encoding_file_is_checked_by_hash(tmp_path):
         resolve_encoding("cl100k_base.tiktoken", "0" * 64, tmp_path)
     with pytest.raises(TokeffcError, match="needs encoding_sha256"):
         resolve_encoding("cl100k_base.tiktoken", None, tmp_path)
+
+
+def test_the_pinned_cl100k_file_loads_as_the_general_reader_reads_it(encoding):
+    """The shortcut for the file whose sha256 is pinned (ranks 0, 1, 2, ... in order) gives what parsing every
+    rank gives: the same ranks, and each token's length in bytes."""
+    import binascii
+
+    fields = _offline_cl100k_bytes(None).split()
+    parsed = dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
+    assert encoding._mergeable_ranks == parsed
+    lengths = [0] * len(parsed)
+    for token, rank in parsed.items():
+        lengths[rank] = len(token)
+    assert encoding.token_lengths == lengths
 
 
 def corpus_blocks():
