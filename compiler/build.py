@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import BuildCache, CachedRelease
+from .cache import BuildCache, CachedRelease, ReleaseKey
+from .layout import MANIFEST_NAME
 
 if TYPE_CHECKING:
     from .pipeline import BuildResult, Progress
@@ -57,8 +58,8 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
     """
     cache = BuildCache(options.cache) if options.cache else None
     key = cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) \
-        if cache else ""
-    hit = cache.get_release(key) if cache else None
+        if cache else None
+    hit = cache.get_release(key.key) if cache and key else None
     served = _from_cache(cache, hit, out_dir, allow_over) if cache and hit is not None else None
     if served is not None:
         return served
@@ -72,10 +73,25 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
         from .publish import write_release
 
         folder, archive = write_release(out_dir, config.name, config.version, result.release.files)
-        if cache:
-            cache.put_release(key, report, archive.read_bytes(), result.release.release_id, config.name,
-                              config.version)
+        if cache and key and _unchanged_while_built(cache, key, root, options, result):
+            release = result.release
+            cache.put_release(key.key, report, archive.read_bytes(), release.release_id, config.name, config.version,
+                              {**release.manifest.files, MANIFEST_NAME: release.release_id})
     return Built(_written(report, folder, archive), folder, archive, result)
+
+
+def _unchanged_while_built(cache: BuildCache, key: ReleaseKey, root: Path, options: BuildOptions,
+                           result: BuildResult) -> bool:
+    """Whether the build read the files its key was made of, and they still are: a file edited while the
+    build ran (even if the edit was undone since) keeps this release out of the cache."""
+    try:  # a plugin's documents are under its own root, inside the root the key walked
+        inside = Path(result.framework.config.root).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return False
+    prefix = "" if inside == "." else inside + "/"
+    documents = ((f"{prefix}{doc.path}", doc.sha256) for doc in result.framework.documents.values())
+    return key.read_by(documents) and \
+        cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) == key
 
 
 def report_of(result: BuildResult) -> dict:
@@ -100,13 +116,14 @@ def _from_cache(cache: BuildCache, hit: CachedRelease, out_dir: Path | None, all
 
 
 def _holds(cache: BuildCache, folder: Path, archive: Path, hit: CachedRelease) -> bool:
-    """Whether the output already is this release: the same manifest, the same archive bytes."""
-    manifests, archives = cache.digests(folder), cache.digests(archive.parent)
-    held = manifests.hexdigest(folder / "manifest.json") == hit.release_id and \
-        archives.hexdigest(archive) == hit.archive_sha256
-    manifests.save()
+    """Whether the output already is this release: the folder's files, no more and no fewer, and the archive."""
+    if not folder.is_dir():
+        return False
+    held = {rel: digest.hex() for rel, digest in cache.tree_digests(folder)}
+    archives = cache.digests(archive.parent)
+    same = held == hit.files and archives.hexdigest(archive) == hit.archive_sha256
     archives.save()
-    return held
+    return same
 
 
 def release_files(archive: Path) -> tuple[tuple[str, bytes], ...]:

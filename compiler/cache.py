@@ -24,19 +24,21 @@ see half an entry; an entry whose digests do not match what it says it holds is 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import marshal
 import os
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 
-FORMAT = 3  # bump when an entry's layout changes
+FORMAT = 4  # bump when an entry's layout changes
 SETTLED_NS = 2_000_000_000  # a file changed less than this long ago is read again by every build
 MAX_COUNTS = 2_000_000  # digests kept per encoding; past this the store starts afresh
 SKIPPED = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
@@ -58,11 +60,23 @@ class CachedRelease:
     release_id: str
     name: str
     version: str
+    files: dict[str, str]  # every file of the release folder (manifest.json too): its sha256
 
     def archive_intact(self) -> bool:
         """Whether the entry's .tokb still matches its digest (read only when the output must be written)."""
         data = _read(self.archive_path)
         return data is not None and hashlib.sha256(data).hexdigest() == self.archive_sha256
+
+
+class ReleaseKey(NamedTuple):
+    """A build's cache key, and the sha256 of each file under the root that went into it."""
+
+    key: str
+    files: dict[str, str]  # relative path -> sha256 (hex)
+
+    def read_by(self, documents: Iterable[tuple[str, str]]) -> bool:
+        """Whether the build read these very files: (path, sha256) of every document it compiled."""
+        return all(self.files.get(path) == sha256 for path, sha256 in documents)
 
 
 class FileDigests:
@@ -115,30 +129,32 @@ class BuildCache:
 
     # --- whole releases ---------------------------------------------------------------------
 
-    def release_key(self, root: Path, config_path: Path | None, options: tuple, exclude: tuple[Path, ...]) -> str:
+    def release_key(self, root: Path, config_path: Path | None, options: tuple, exclude: tuple[Path, ...]) \
+            -> ReleaseKey:
         digest = hashlib.sha256(f"tokeffc {__version__} {self._code_digest()} cache {FORMAT} marshal {marshal.version} "
                                 f"{sys.version_info[:2]}\0{options!r}\0".encode())
         config = Path(config_path) if config_path else Path(root) / "tokeffc.yaml"
         digest.update(_read(config) or b"<no config>")
-        for rel, file_digest in self._file_digests(Path(root), {p.resolve() for p in exclude}):
+        files = self.tree_digests(Path(root), {p.resolve() for p in exclude})
+        for rel, file_digest in files:
             digest.update(f"\0{rel}\0".encode())
             digest.update(file_digest)
-        return digest.hexdigest()
+        return ReleaseKey(digest.hexdigest(), {rel: file_digest.hex() for rel, file_digest in files})
 
     def _code_digest(self) -> str:
         """tokeffc's own files (code and presets): a source checkout edited between builds misses the cache."""
         digest = hashlib.sha256()
-        for rel, file_digest in self._file_digests(Path(__file__).resolve().parent, set(), (".py", ".yaml")):
+        for rel, file_digest in self.tree_digests(Path(__file__).resolve().parent, set(), (".py", ".yaml")):
             digest.update(f"{rel}\0".encode())
             digest.update(file_digest)
         return digest.hexdigest()
 
-    def _file_digests(self, root: Path, excluded: set[Path], suffixes: tuple[str, ...] = ("",)) \
+    def tree_digests(self, root: Path, excluded: set[Path] | None = None, suffixes: tuple[str, ...] = ("",)) \
             -> list[tuple[str, bytes]]:
         """(relative path, sha256) of every file under the root (whose name ends so), sorted."""
         known = self.digests(root)
         found = []
-        for rel, path, stat in _tree(root, excluded):
+        for rel, path, stat in _tree(root, excluded or set()):
             file_digest = known.digest(rel, path, stat) if rel.endswith(suffixes) else None
             if file_digest is not None:
                 found.append((rel, file_digest))
@@ -158,28 +174,29 @@ class BuildCache:
             report_bytes = (entry / "report.marshal").read_bytes()
             if not isinstance(meta, dict) or hashlib.sha256(report_bytes).hexdigest() != meta.get("report_sha256"):
                 return None  # damaged or truncated: rebuild
-            report = marshal.loads(report_bytes)
-            if not isinstance(report, dict):
+            report = _unmarshal(report_bytes)
+            files = meta["files"]
+            if not isinstance(report, dict) or not isinstance(files, dict):
                 return None
             return CachedRelease(report, meta["archive_sha256"], entry / "release.tokb", meta["release_id"],
-                                 meta["name"], meta["version"])
+                                 meta["name"], meta["version"], files)
         except (OSError, ValueError, KeyError, EOFError, TypeError):
             return None
 
     def put_release(self, key: str, report: dict[str, Any], archive: bytes, release_id: str, name: str,
-                    version: str) -> None:
+                    version: str, files: Mapping[str, str]) -> None:
         report_bytes = marshal.dumps(report)  # plain data: marshal reads it back ~10x faster than json
-        meta = {"release_id": release_id, "name": name, "version": version,
+        meta = {"release_id": release_id, "name": name, "version": version, "files": dict(files),
                 "archive_sha256": hashlib.sha256(archive).hexdigest(),
                 "report_sha256": hashlib.sha256(report_bytes).hexdigest()}
-        files = {"release.tokb": archive, "report.marshal": report_bytes, "entry.json": json.dumps(meta).encode()}
-        self._publish(self.folder / "releases" / key, files)
+        entry = {"release.tokb": archive, "report.marshal": report_bytes, "entry.json": json.dumps(meta).encode()}
+        self._publish(self.folder / "releases" / key, entry)
 
     # --- token counts -----------------------------------------------------------------------
 
     def counts(self, encoding_sha256: str) -> dict[bytes, int]:
         try:
-            data = marshal.loads((self.folder / "counts" / f"{encoding_sha256}.marshal").read_bytes())
+            data = _unmarshal((self.folder / "counts" / f"{encoding_sha256}.marshal").read_bytes())
         except (OSError, ValueError, EOFError, TypeError):
             return {}
         if not isinstance(data, dict) or not all(type(k) is bytes and type(v) is int for k, v in data.items()):
@@ -235,9 +252,21 @@ def _read(path: Path | str) -> bytes | None:
         return None
 
 
+def _unmarshal(data: bytes) -> Any:
+    """``marshal.loads`` with the cycle collector paused: the tens of thousands of small dicts and lists a
+    report holds would set it off again and again, for nothing (plain data has no cycles)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return marshal.loads(data)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _load_marshal(path: Path) -> dict:
     try:
-        data = marshal.loads(_read(path) or b"")
+        data = _unmarshal(_read(path) or b"")
     except (ValueError, EOFError, TypeError):
         return {}
     return data if isinstance(data, dict) else {}

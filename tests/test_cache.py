@@ -147,25 +147,25 @@ def reads_under(root: Path, monkeypatch) -> list[str]:
 def test_a_rebuild_key_reads_only_files_whose_signature_moved(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_module, "SETTLED_NS", 0)  # record every file at once: a test cannot wait
     root, cache = shutil.copytree(EXAMPLE, tmp_path / "forge"), BuildCache(tmp_path / "cache")
-    key = cache.release_key(root, None, (), ())
+    key = cache.release_key(root, None, (), ()).key
     read = reads_under(root / "modules", monkeypatch)
-    assert cache.release_key(root, None, (), ()) == key and read == []
+    assert cache.release_key(root, None, (), ()).key == key and read == []
     target = root / "modules" / "tdd" / "cycle.md"
     target.write_text(target.read_text() + "One more line.\n")
-    assert cache.release_key(root, None, (), ()) != key and read == [str(target)]
+    assert cache.release_key(root, None, (), ()).key != key and read == [str(target)]
 
 
 def test_a_file_rewritten_with_its_old_size_and_mtime_changes_the_key(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_module, "SETTLED_NS", 0)
     root, cache = shutil.copytree(EXAMPLE, tmp_path / "forge"), BuildCache(tmp_path / "cache")
-    key = cache.release_key(root, None, (), ())
+    key = cache.release_key(root, None, (), ()).key
     target = root / "modules" / "tdd" / "cycle.md"
     before, text = target.stat(), target.read_text()
     time.sleep(0.05)  # past the file system clock's granularity: the write gets a ctime of its own
     target.write_text(text.replace("e", "E", 1))
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # what a careless tool could do
     assert (target.stat().st_size, target.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
-    assert cache.release_key(root, None, (), ()) != key
+    assert cache.release_key(root, None, (), ()).key != key
 
 
 def test_a_file_changed_a_moment_ago_is_not_recorded(tmp_path, monkeypatch):
@@ -188,3 +188,38 @@ def test_a_damaged_output_is_written_again_though_its_digest_was_recorded(tmp_pa
     archive.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size: only the bytes tell
     again = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
     assert again.result is None and output(out) == expected  # served from the cache, the archive rewritten
+
+
+def test_a_file_edited_while_the_build_ran_keeps_that_build_out_of_the_cache(tmp_path, monkeypatch):
+    """An edit made after the key was computed and undone before the build ended: the release was built
+    from text the key does not describe, so it is not stored under that key."""
+    import tokeffc.pipeline
+
+    root, cache, out = shutil.copytree(EXAMPLE, tmp_path / "forge"), tmp_path / "cache", tmp_path / "out"
+    target = root / "modules" / "tdd" / "cycle.md"
+    original, compile_for_real = target.read_text(), tokeffc.pipeline.compile_framework
+
+    def compile_during_an_edit(*args, **kwargs):
+        target.write_text(original + "\nWritten while the build ran.\n")
+        try:
+            return compile_for_real(*args, **kwargs)
+        finally:
+            target.write_text(original)
+
+    monkeypatch.setattr(tokeffc.pipeline, "compile_framework", compile_during_an_edit)
+    build_cached(root, out, BuildOptions(cache=cache))
+    monkeypatch.setattr(tokeffc.pipeline, "compile_framework", compile_for_real)
+    again = build_cached(root, out, BuildOptions(cache=cache))
+    assert again.result is not None  # not served from the edited build
+    assert output(out) == output(Path(build_cached(root, tmp_path / "fresh", BuildOptions()).folder).parent.parent)
+
+
+def test_an_edited_or_extra_file_in_the_output_folder_is_put_right_by_a_served_build(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    first = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
+    expected, folder = output(out), Path(first.folder)
+    bundle = sorted((folder / "bundles").rglob("*.md"))[0]
+    bundle.write_text(bundle.read_text() + "A line the release does not hold.\n")
+    (folder / "notes.txt").write_text("not part of the release\n")
+    again = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
+    assert again.result is None and output(out) == expected  # served from the cache, the folder rewritten
