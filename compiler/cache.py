@@ -8,10 +8,10 @@ else ``~/.cache/tokeffc``):
   every file under the root (so a reference that starts to resolve, a file added or removed, changes
   the key). It holds the release archive and the build report. A rebuild with nothing changed reads
   the report and, when the output already holds that release, writes nothing.
-* ``files/<sha256 of a folder's path>.marshal``: for a root's files, and for an output's manifest
-  and archive, each file's sha256 beside the stat signature it was read under (inode, size, mtime
-  and ctime in nanoseconds), so that a rebuild reads only the files whose signature moved, as git's
-  index does. A digest is recorded only for a file whose mtime and ctime were already
+* ``files/<sha256 of a folder's path>.marshal``: for a root's files, an output folder's files and
+  the folder an archive is in, each file's sha256 beside the stat signature it was read under (device,
+  inode, size, mtime and ctime in nanoseconds), so that a rebuild reads only the files whose signature moved,
+  as git's index does. A digest is recorded only for a file whose mtime and ctime were already
   ``SETTLED_NS`` in the past when it was read: any later write sets the ctime (which no tool can set
   back) past the recorded one, so a recorded digest is never trusted for bytes it was not taken from.
 * ``counts/<encoding sha256>.marshal``: token counts of texts already tokenized, keyed by a digest of
@@ -20,6 +20,7 @@ else ``~/.cache/tokeffc``):
 
 Entries are written to a temporary name and renamed into place, so two builds sharing the cache never
 see half an entry; an entry whose digests do not match what it says it holds is ignored and rebuilt.
+Every marshalled file is checked against a sha256 before marshal reads it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any, NamedTuple
 
 from . import __version__
 
-FORMAT = 4  # bump when an entry's layout changes
+FORMAT = 6  # bump when an entry's layout changes
 SETTLED_NS = 2_000_000_000  # a file changed less than this long ago is read again by every build
 MAX_COUNTS = 2_000_000  # digests kept per encoding; past this the store starts afresh
 SKIPPED = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
@@ -88,16 +89,16 @@ class FileDigests:
 
     def __init__(self, cache: BuildCache, record: Path):
         self.cache, self.record = cache, record
-        self.recorded = _load_marshal(record)
+        self.recorded = _load_sealed(record)
         self.kept: dict[str, tuple] = {}
         self.settled_before = time.time_ns() - SETTLED_NS
 
     def digest(self, key: str, path: Path | str, stat: os.stat_result) -> bytes | None:
         """The file's sha256 (None when it cannot be read); ``stat`` is the file's, taken before reading it."""
-        signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        signature = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         known = self.recorded.get(key)
-        if type(known) is tuple and len(known) == 5 and known[:4] == signature and type(known[4]) is bytes:
-            file_digest = known[4]
+        if type(known) is tuple and len(known) == 6 and known[:5] == signature and type(known[5]) is bytes:
+            file_digest = known[5]
         else:
             data = _read(path)
             if data is None:
@@ -118,7 +119,7 @@ class FileDigests:
 
     def save(self) -> None:
         if self.kept != self.recorded:
-            self.cache._write_file(self.record, marshal.dumps(self.kept))
+            self.cache._write_file(self.record, _sealed(self.kept))
 
 
 class BuildCache:
@@ -195,18 +196,15 @@ class BuildCache:
     # --- token counts -----------------------------------------------------------------------
 
     def counts(self, encoding_sha256: str) -> dict[bytes, int]:
-        try:
-            data = _unmarshal((self.folder / "counts" / f"{encoding_sha256}.marshal").read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            return {}
-        if not isinstance(data, dict) or not all(type(k) is bytes and type(v) is int for k, v in data.items()):
+        data = _load_sealed(self.folder / "counts" / f"{encoding_sha256}.marshal")
+        if not all(type(k) is bytes and type(v) is int for k, v in data.items()):
             return {}
         return data
 
     def put_counts(self, encoding_sha256: str, counts: dict[bytes, int]) -> None:
         if len(counts) > MAX_COUNTS:
             counts = dict(list(counts.items())[-MAX_COUNTS // 2:])
-        self._write_file(self.folder / "counts" / f"{encoding_sha256}.marshal", marshal.dumps(counts))
+        self._write_file(self.folder / "counts" / f"{encoding_sha256}.marshal", _sealed(counts))
 
     # --- housekeeping -----------------------------------------------------------------------
 
@@ -264,9 +262,21 @@ def _unmarshal(data: bytes) -> Any:
             gc.enable()
 
 
-def _load_marshal(path: Path) -> dict:
+def _sealed(data: dict) -> bytes:
+    """``data`` marshalled behind the sha256 of the bytes: a damaged file is told before marshal reads it
+    (marshal trusts its input; a few garbage bytes can ask it for gigabytes)."""
+    payload = marshal.dumps(data)
+    return hashlib.sha256(payload).digest() + payload
+
+
+def _load_sealed(path: Path) -> dict:
+    """What :func:`_sealed` wrote to ``path``; empty when it is missing or damaged."""
+    sealed = _read(path) or b""
+    digest, payload = sealed[:32], sealed[32:]
+    if len(digest) < 32 or hashlib.sha256(payload).digest() != digest:
+        return {}
     try:
-        data = _unmarshal(_read(path) or b"")
+        data = _unmarshal(payload)
     except (ValueError, EOFError, TypeError):
         return {}
     return data if isinstance(data, dict) else {}

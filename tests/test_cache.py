@@ -104,8 +104,8 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(tmp_path):
             (entry / "entry.json").unlink()
         else:  # and no release entry, so that the build reads the damaged counts
             shutil.rmtree(entry)
-            for counts in (cache / "counts").iterdir():
-                counts.write_bytes(b"\x00garbage")
+            for damaged in (*(cache / "counts").iterdir(), *(cache / "files").iterdir()):
+                damaged.write_bytes(b"[" * 100_000)  # unchecked, marshal would try to allocate gigabytes
         shutil.rmtree(out)
         rebuilt = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
         assert rebuilt.result is not None, damage  # not served from the damaged entry
