@@ -6,14 +6,16 @@ else ``~/.cache/tokeffc``):
 * ``releases/<key>/``: a whole build, keyed by everything its output depends on: the compiler's
   version and its own files' bytes, the options, the config file's bytes, and the path and bytes of
   every file under the root (so a reference that starts to resolve, a file added or removed, changes
-  the key). It holds the release archive and the build report. A rebuild with nothing changed reads
-  the report and, when the output already holds that release, writes nothing.
+  the key). It holds the release archive, the build report and the digest of each file of the
+  release folder. A rebuild with nothing changed reads the report and, when the output already holds
+  that release, writes nothing.
 * ``files/<sha256 of a folder's path>.marshal``: for a root's files, an output folder's files and
-  the folder an archive is in, each file's sha256 beside the stat signature it was read under (device,
-  inode, size, mtime and ctime in nanoseconds), so that a rebuild reads only the files whose signature moved,
-  as git's index does. A digest is recorded only for a file whose mtime and ctime were already
-  ``SETTLED_NS`` in the past when it was read: any later write sets the ctime (which no tool can set
-  back) past the recorded one, so a recorded digest is never trusted for bytes it was not taken from.
+  the folder an archive is in, each file's sha256 beside the stat signature it was read under
+  (device, inode, size, mtime and ctime in nanoseconds), so that a rebuild reads only the files whose
+  signature moved, as git's index does. A digest is recorded only for a file whose mtime and ctime
+  were already ``SETTLED_NS`` in the past when it was read: any later write sets the ctime (which no
+  tool can set back) past the recorded one, so a recorded digest is never trusted for bytes it was
+  not taken from.
 * ``counts/<encoding sha256>.marshal``: token counts of texts already tokenized, keyed by a digest of
   the text, so that a rebuild after an edit tokenizes only what changed (and loads no encoding when
   nothing needs counting).
@@ -87,8 +89,8 @@ class FileDigests:
     whose mtime and ctime were already ``SETTLED_NS`` old when it was read (see the module's docstring).
     """
 
-    def __init__(self, cache: BuildCache, record: Path):
-        self.cache, self.record = cache, record
+    def __init__(self, record: Path):
+        self.record = record
         self.recorded = _load_sealed(record)
         self.kept: dict[str, tuple] = {}
         self.settled_before = time.time_ns() - SETTLED_NS
@@ -119,7 +121,7 @@ class FileDigests:
 
     def save(self) -> None:
         if self.kept != self.recorded:
-            self.cache._write_file(self.record, _sealed(self.kept))
+            _write_file(self.record, _sealed(self.kept))
 
 
 class BuildCache:
@@ -165,7 +167,7 @@ class BuildCache:
     def digests(self, folder: Path) -> FileDigests:
         """The digests recorded for the files under ``folder`` (a root, or an output folder)."""
         name = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()
-        return FileDigests(self, self.folder / "files" / f"{name}.marshal")
+        return FileDigests(self.folder / "files" / f"{name}.marshal")
 
     def get_release(self, key: str) -> CachedRelease | None:
         """The entry's report (checked against its digest); the archive is checked when it is read."""
@@ -204,7 +206,7 @@ class BuildCache:
     def put_counts(self, encoding_sha256: str, counts: dict[bytes, int]) -> None:
         if len(counts) > MAX_COUNTS:
             counts = dict(list(counts.items())[-MAX_COUNTS // 2:])
-        self._write_file(self.folder / "counts" / f"{encoding_sha256}.marshal", _sealed(counts))
+        _write_file(self.folder / "counts" / f"{encoding_sha256}.marshal", _sealed(counts))
 
     # --- housekeeping -----------------------------------------------------------------------
 
@@ -232,14 +234,14 @@ class BuildCache:
         except OSError:
             shutil.rmtree(target.parent / f".{target.name}.{os.getpid()}.tmp", ignore_errors=True)
 
-    def _write_file(self, target: Path, data: bytes) -> None:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            staging.write_bytes(data)
-            os.replace(staging, target)
-        except OSError:
-            pass  # a cache that cannot be written is a slower build, not a failed one
+def _write_file(target: Path, data: bytes) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging.write_bytes(data)
+        os.replace(staging, target)
+    except OSError:
+        pass  # a cache that cannot be written is a slower build, not a failed one
 
 
 def _read(path: Path | str) -> bytes | None:
