@@ -50,16 +50,18 @@ class Built:
         return self.report["status"] == "over"
 
 
-def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
-                 allow_over: bool = False, progress: Progress | None = None) -> Built:
+def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *, allow_over: bool = False,
+                 progress: Progress | None = None, table_only: bool = False) -> Built:
     """Build and write (or, with ``out_dir`` None, only check), served by the build cache when it can be.
 
     A cache hit reads the report and, when ``out_dir`` already holds that very release, writes nothing.
+    With ``table_only`` (a caller that prints the table, not the JSON), a hit reads only the report's
+    table cut (``report.table_of``), and that is the report it returns.
     """
     cache = BuildCache(options.cache) if options.cache else None
     key = cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) \
         if cache else None
-    hit = cache.get_release(key.key) if cache and key else None
+    hit = cache.get_release(key.key, table_only=table_only) if cache and key else None
     served = _from_cache(cache, hit, out_dir, allow_over) if cache and hit is not None else None
     if served is not None:
         return served
@@ -71,11 +73,13 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *,
     if out_dir is not None and (not result.over_budget or allow_over):
         config = result.framework.config
         from .publish import write_release
+        from .report import table_of
 
         folder, archive = write_release(out_dir, config.name, config.version, result.release.files)
         if cache and key and _unchanged_while_built(cache, key, root, options, result):
             release = result.release
-            cache.put_release(key.key, report, archive.read_bytes(), release.release_id, config.name, config.version,
+            reports = {"report": report, "table": table_of(report)}
+            cache.put_release(key.key, reports, archive.read_bytes(), release.release_id, config.name, config.version,
                               {**release.manifest.files, MANIFEST_NAME: release.release_id})
     return Built(_written(report, folder, archive), folder, archive, result)
 

@@ -6,8 +6,8 @@ else ``~/.cache/tokeffc``):
 * ``releases/<key>/``: a whole build, keyed by everything its output depends on: the compiler's
   version and its own files' bytes, the options, the config file's bytes, and the path and bytes of
   every file under the root (so a reference that starts to resolve, a file added or removed, changes
-  the key). It holds the release archive, the build report and the digest of each file of the
-  release folder. A rebuild with nothing changed reads the report and, when the output already holds
+  the key). It holds the release archive, the build report, the report's table cut (what a rebuild
+  that prints the table reads) and the digest of each file of the release folder. A rebuild with nothing changed reads the report and, when the output already holds
   that release, writes nothing.
 * ``files/<sha256 of a folder's path>.marshal``: for a root's files, an output folder's files and
   the folder an archive is in, each file's sha256 beside the stat signature it was read under
@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 from . import __version__
 
-FORMAT = 6  # bump when an entry's layout changes
+FORMAT = 7  # bump when an entry's layout changes
 SETTLED_NS = 2_000_000_000  # a file changed less than this long ago is read again by every build
 MAX_COUNTS = 2_000_000  # digests kept per encoding; past this the store starts afresh
 SKIPPED = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
@@ -57,7 +57,7 @@ def cache_folder() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class CachedRelease:
-    report: dict[str, Any]  # the build report, ``written`` left empty
+    report: dict[str, Any]  # the build report (or its table cut), ``written`` left empty
     archive_sha256: str  # what the entry's archive must hash to
     archive_path: Path
     release_id: str
@@ -169,13 +169,15 @@ class BuildCache:
         name = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()
         return FileDigests(self.folder / "files" / f"{name}.marshal")
 
-    def get_release(self, key: str) -> CachedRelease | None:
-        """The entry's report (checked against its digest); the archive is checked when it is read."""
+    def get_release(self, key: str, *, table_only: bool = False) -> CachedRelease | None:
+        """The entry, with its report, or with ``table_only`` the report's table cut (each checked against
+        its digest); the archive is checked when it is read."""
         entry = self.folder / "releases" / key
+        part = "table" if table_only else "report"
         try:
             meta = json.loads((entry / "entry.json").read_bytes())
-            report_bytes = (entry / "report.marshal").read_bytes()
-            if not isinstance(meta, dict) or hashlib.sha256(report_bytes).hexdigest() != meta.get("report_sha256"):
+            report_bytes = (entry / f"{part}.marshal").read_bytes()
+            if not isinstance(meta, dict) or hashlib.sha256(report_bytes).hexdigest() != meta.get(f"{part}_sha256"):
                 return None  # damaged or truncated: rebuild
             report = _unmarshal(report_bytes)
             files = meta["files"]
@@ -186,13 +188,15 @@ class BuildCache:
         except (OSError, ValueError, KeyError, EOFError, TypeError):
             return None
 
-    def put_release(self, key: str, report: dict[str, Any], archive: bytes, release_id: str, name: str,
-                    version: str, files: Mapping[str, str]) -> None:
-        report_bytes = marshal.dumps(report)  # plain data: marshal reads it back ~10x faster than json
+    def put_release(self, key: str, reports: Mapping[str, dict[str, Any]], archive: bytes, release_id: str,
+                    name: str, version: str, files: Mapping[str, str]) -> None:
+        """Store a build: ``reports`` holds its report (``"report"``) and the report's table cut (``"table"``)."""
+        kept = {part: marshal.dumps(reports[part]) for part in ("report", "table")}  # plain data: fast to read back
         meta = {"release_id": release_id, "name": name, "version": version, "files": dict(files),
                 "archive_sha256": hashlib.sha256(archive).hexdigest(),
-                "report_sha256": hashlib.sha256(report_bytes).hexdigest()}
-        entry = {"release.tokb": archive, "report.marshal": report_bytes, "entry.json": json.dumps(meta).encode()}
+                **{f"{part}_sha256": hashlib.sha256(data).hexdigest() for part, data in kept.items()}}
+        entry = {"release.tokb": archive, **{f"{part}.marshal": data for part, data in kept.items()},
+                 "entry.json": json.dumps(meta).encode()}
         self._publish(self.folder / "releases" / key, entry)
 
     # --- token counts -----------------------------------------------------------------------

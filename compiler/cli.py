@@ -107,7 +107,7 @@ def build(root, config_path, preset, release_version, commands, tiers, disabled_
     out_dir = out_dir if out_dir is not None else root / "dist"
     options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (out_dir,), no_cache)
     with _ProgressBar(as_json) as progress:
-        built = build_cached(root, out_dir, options, allow_over=allow_over, progress=progress)
+        built = build_cached(root, out_dir, options, allow_over=allow_over, progress=progress, table_only=not as_json)
     _show(built.report, as_json)
     if built.over and not allow_over:
         click.echo("error: bundles over budget; nothing written (cut the modules above, raise the budget, "
@@ -155,7 +155,7 @@ def check(root, config_path, preset, release_version, commands, tiers, disabled_
     options = _options(config_path, preset, release_version, commands, tiers, disabled_passes, (root / "dist",),
                        no_cache)
     with _ProgressBar(as_json) as progress:
-        built = build_cached(root, None, options, progress=progress)
+        built = build_cached(root, None, options, progress=progress, table_only=not as_json)
     _show(built.report, as_json)
     if built.over:
         sys.exit(ExitCode.GATE)

@@ -52,6 +52,17 @@ def build_report(manifest: Manifest, release_id: str, over: bool, warnings: tupl
     }
 
 
+TABLE_FIELDS = ("command", "tier", "tokens", "budget", "status", "baseline_tokens", "saved", "cut")
+
+
+def table_of(report: dict) -> dict:
+    """The build report cut to what the table and the over-budget lines read: every bundle keeps these
+    fields and its chunks' ids. A build the cache serves prints from it without reading the whole report."""
+    bundles = [{**{name: entry[name] for name in TABLE_FIELDS}, "chunks": [{"id": c["id"]} for c in entry["chunks"]]}
+               for entry in report["bundles"]]
+    return {**report, "bundles": bundles}
+
+
 def bundle_grid(report: dict, width: int) -> Grid:
     """The build table from a build report; on a narrow terminal the per-step columns go, never cut."""
     bundles = report["bundles"]

@@ -223,3 +223,27 @@ def test_an_edited_or_extra_file_in_the_output_folder_is_put_right_by_a_served_b
     (folder / "notes.txt").write_text("not part of the release\n")
     again = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
     assert again.result is None and output(out) == expected  # served from the cache, the folder rewritten
+
+
+def test_a_served_build_prints_what_the_build_printed(tmp_path, monkeypatch):
+    """The table (a served build reads only the report's table cut), the over-budget lines, and --json."""
+    from click.testing import CliRunner
+
+    import tokeffc.pipeline
+    from tokeffc.cli import main
+
+    root = shutil.copytree(EXAMPLE, tmp_path / "forge")
+    config = root / "tokeffc.yaml"
+    config.write_text(config.read_text().replace("minimal:  {budget: 3000}", "minimal:  {budget: 900}"))
+    env = {"TOKEFFC_CACHE_DIR": str(tmp_path / "cache")}
+    build = ["build", str(root), "-o", str(tmp_path / "out"), "--allow-over"]
+    fresh = {extra: CliRunner().invoke(main, [*build, *extra], env=env).stdout for extra in ((), ("--json",))}
+
+    def not_compiled(*args, **kwargs):
+        raise AssertionError("the cache should have served this build")
+
+    monkeypatch.setattr(tokeffc.pipeline, "compile_framework", not_compiled)
+    for extra, printed in fresh.items():
+        served = CliRunner().invoke(main, [*build, *extra], env=env)
+        assert served.exit_code == 0 and served.stdout == printed
+    assert "over its budget of 900. What to cut:" in fresh[()]
