@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cache import BuildCache, CachedRelease, ReleaseKey
+from .errors import TokeffcError
 from .layout import MANIFEST_NAME
 
 if TYPE_CHECKING:
@@ -59,12 +60,12 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *, all
     table cut (``report.table_of``), and that is the report it returns.
     """
     cache = BuildCache(options.cache) if options.cache else None
-    key = cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) \
-        if cache else None
-    hit = cache.get_release(key.key, table_only=table_only) if cache and key else None
-    served = _from_cache(cache, hit, out_dir, allow_over) if cache and hit is not None else None
-    if served is not None:
-        return served
+    key = _key(cache, root, options) if cache else None
+    if cache and key:
+        hit = cache.get_release(key.key, table_only=table_only)
+        served = _from_cache(cache, hit, out_dir, allow_over) if hit is not None else None
+        if served is not None:
+            return served
     from .pipeline import compile_framework
 
     result = compile_framework(root, options, progress)
@@ -84,18 +85,22 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *, all
     return Built(_written(report, folder, archive), folder, archive, result)
 
 
+def _key(cache: BuildCache, root: Path, options: BuildOptions) -> ReleaseKey:
+    return cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs)
+
+
 def _unchanged_while_built(cache: BuildCache, key: ReleaseKey, root: Path, options: BuildOptions,
                            result: BuildResult) -> bool:
-    """Whether the build read the files its key was made of, and they still are: a file edited while the
-    build ran (even if the edit was undone since) keeps this release out of the cache."""
+    """Whether every document the build compiled had the bytes the key was made of, and every file under
+    the root still has them: a document edited while the build ran (even if the edit was undone since),
+    or any file edited and left so, keeps this release out of the cache."""
     try:  # a plugin's documents are under its own root, inside the root the key walked
         inside = Path(result.framework.config.root).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         return False
     prefix = "" if inside == "." else inside + "/"
     documents = ((f"{prefix}{doc.path}", doc.sha256) for doc in result.framework.documents.values())
-    return key.read_by(documents) and \
-        cache.release_key(Path(root), options.config_path, (str(root), options.key), options.exclude_dirs) == key
+    return key.matches(documents) and _key(cache, root, options) == key
 
 
 def report_of(result: BuildResult) -> dict:
@@ -111,23 +116,24 @@ def _from_cache(cache: BuildCache, hit: CachedRelease, out_dir: Path | None, all
         return Built(hit.report, None, None, None)
     folder, archive = Path(out_dir) / hit.name / hit.version, Path(out_dir) / f"{hit.name}-{hit.version}.tokb"
     if not _holds(cache, folder, archive, hit):
-        if not hit.archive_intact():
+        try:
+            files = release_files(hit.archive_path) if hit.archive_intact() else None
+        except TokeffcError:  # the entry was replaced or removed meanwhile (a build sharing the cache)
+            files = None
+        if files is None:
             return None
         from .publish import write_release
 
-        write_release(out_dir, hit.name, hit.version, release_files(hit.archive_path))
+        write_release(out_dir, hit.name, hit.version, files)
     return Built(_written(hit.report, folder, archive), folder, archive, None)
 
 
 def _holds(cache: BuildCache, folder: Path, archive: Path, hit: CachedRelease) -> bool:
-    """Whether the output already is this release: the folder's files, no more and no fewer, and the archive."""
-    if not folder.is_dir():
-        return False
+    """Whether the output already is this release: the folder's files, no more and no fewer, and the archive.
+
+    A folder that is missing or cannot be read holds nothing: the release is written, or the writer says why."""
     held = {rel: digest.hex() for rel, digest in cache.tree_digests(folder)}
-    archives = cache.digests(archive.parent)
-    same = held == hit.files and archives.hexdigest(archive) == hit.archive_sha256
-    archives.save()
-    return same
+    return held == hit.files and cache.file_sha256(archive) == hit.archive_sha256
 
 
 def release_files(archive: Path) -> tuple[tuple[str, bytes], ...]:

@@ -7,16 +7,16 @@ else ``~/.cache/tokeffc``):
   version and its own files' bytes, the options, the config file's bytes, and the path and bytes of
   every file under the root (so a reference that starts to resolve, a file added or removed, changes
   the key). It holds the release archive, the build report, the report's table cut (what a rebuild
-  that prints the table reads) and the digest of each file of the release folder. A rebuild with nothing changed reads the report and, when the output already holds
-  that release, writes nothing.
-* ``files/<sha256 of a folder's path>.marshal``: for a root's files, an output folder's files and
+  that prints the table reads) and the digest of each file of the release folder. A rebuild with
+  nothing changed reads the report and, when the output already holds that release, writes nothing.
+* ``files/<sha256 of a folder's path>.<FORMAT>.marshal``: for a root's files, an output folder's files and
   the folder an archive is in, each file's sha256 beside the stat signature it was read under
   (device, inode, size, mtime and ctime in nanoseconds), so that a rebuild reads only the files whose
   signature moved, as git's index does. A digest is recorded only for a file whose mtime and ctime
   were already ``SETTLED_NS`` in the past when it was read: any later write sets the ctime (which no
   tool can set back) past the recorded one, so a recorded digest is never trusted for bytes it was
   not taken from.
-* ``counts/<encoding sha256>.marshal``: token counts of texts already tokenized, keyed by a digest of
+* ``counts/<encoding sha256>.<FORMAT>.marshal``: token counts of texts already tokenized, keyed by a digest of
   the text, so that a rebuild after an edit tokenizes only what changed (and loads no encoding when
   nothing needs counting).
 
@@ -44,7 +44,8 @@ from . import __version__
 FORMAT = 7  # bump when an entry's layout changes
 SETTLED_NS = 2_000_000_000  # a file changed less than this long ago is read again by every build
 MAX_COUNTS = 2_000_000  # digests kept per encoding; past this the store starts afresh
-SKIPPED = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
+SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})  # a build never
+# reads under these (sources.py walks the root by them too)
 
 
 def cache_folder() -> Path:
@@ -77,8 +78,8 @@ class ReleaseKey(NamedTuple):
     key: str
     files: dict[str, str]  # relative path -> sha256 (hex)
 
-    def read_by(self, documents: Iterable[tuple[str, str]]) -> bool:
-        """Whether the build read these very files: (path, sha256) of every document it compiled."""
+    def matches(self, documents: Iterable[tuple[str, str]]) -> bool:
+        """Whether these (path, sha256), every document a build compiled, are the files the key was made of."""
         return all(self.files.get(path) == sha256 for path, sha256 in documents)
 
 
@@ -110,16 +111,8 @@ class FileDigests:
             self.kept[key] = (*signature, file_digest)
         return file_digest
 
-    def hexdigest(self, path: Path) -> str | None:
-        """A file's sha256 in hex, by its name (the key); None when it is missing or unreadable."""
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
-        found = self.digest(path.name, path, stat)
-        return found.hex() if found is not None else None
-
     def save(self) -> None:
+        """Write the record back, when what this build would record differs from what was recorded."""
         if self.kept != self.recorded:
             _write_file(self.record, _sealed(self.kept))
 
@@ -129,6 +122,7 @@ class BuildCache:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self._code: str | None = None  # tokeffc's own files' digest, taken once
 
     # --- whole releases ---------------------------------------------------------------------
 
@@ -146,28 +140,41 @@ class BuildCache:
 
     def _code_digest(self) -> str:
         """tokeffc's own files (code and presets): a source checkout edited between builds misses the cache."""
-        digest = hashlib.sha256()
-        for rel, file_digest in self.tree_digests(Path(__file__).resolve().parent, set(), (".py", ".yaml")):
-            digest.update(f"{rel}\0".encode())
-            digest.update(file_digest)
-        return digest.hexdigest()
+        if self._code is None:
+            digest = hashlib.sha256()
+            for rel, file_digest in self.tree_digests(Path(__file__).resolve().parent, set(), (".py", ".yaml")):
+                digest.update(f"{rel}\0".encode())
+                digest.update(file_digest)
+            self._code = digest.hexdigest()
+        return self._code
 
-    def tree_digests(self, root: Path, excluded: set[Path] | None = None, suffixes: tuple[str, ...] = ("",)) \
+    def tree_digests(self, root: Path, excluded: set[Path] | None = None, suffixes: tuple[str, ...] | None = None) \
             -> list[tuple[str, bytes]]:
-        """(relative path, sha256) of every file under the root (whose name ends so), sorted."""
-        known = self.digests(root)
+        """(relative path, sha256) of every file under the root (only names ending in ``suffixes``), sorted."""
+        known = self._digests(root)
         found = []
         for rel, path, stat in _tree(root, excluded or set()):
-            file_digest = known.digest(rel, path, stat) if rel.endswith(suffixes) else None
+            file_digest = known.digest(rel, path, stat) if suffixes is None or rel.endswith(suffixes) else None
             if file_digest is not None:
                 found.append((rel, file_digest))
         known.save()
         return found
 
-    def digests(self, folder: Path) -> FileDigests:
+    def file_sha256(self, path: Path) -> str | None:
+        """One file's sha256 (hex) through the record of its folder; None when it is missing or unreadable."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        known = self._digests(path.parent)
+        found = known.digest(path.name, path, stat)
+        known.save()
+        return found.hex() if found is not None else None
+
+    def _digests(self, folder: Path) -> FileDigests:
         """The digests recorded for the files under ``folder`` (a root, or an output folder)."""
         name = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()
-        return FileDigests(self.folder / "files" / f"{name}.marshal")
+        return FileDigests(self.folder / "files" / f"{name}.{FORMAT}.marshal")
 
     def get_release(self, key: str, *, table_only: bool = False) -> CachedRelease | None:
         """The entry, with its report, or with ``table_only`` the report's table cut (each checked against
@@ -202,7 +209,7 @@ class BuildCache:
     # --- token counts -----------------------------------------------------------------------
 
     def counts(self, encoding_sha256: str) -> dict[bytes, int]:
-        data = _load_sealed(self.folder / "counts" / f"{encoding_sha256}.marshal")
+        data = _load_sealed(self._counts_path(encoding_sha256))
         if not all(type(k) is bytes and type(v) is int for k, v in data.items()):
             return {}
         return data
@@ -210,7 +217,10 @@ class BuildCache:
     def put_counts(self, encoding_sha256: str, counts: dict[bytes, int]) -> None:
         if len(counts) > MAX_COUNTS:
             counts = dict(list(counts.items())[-MAX_COUNTS // 2:])
-        _write_file(self.folder / "counts" / f"{encoding_sha256}.marshal", _sealed(counts))
+        _write_file(self._counts_path(encoding_sha256), _sealed(counts))
+
+    def _counts_path(self, encoding_sha256: str) -> Path:
+        return self.folder / "counts" / f"{encoding_sha256}.{FORMAT}.marshal"
 
     # --- housekeeping -----------------------------------------------------------------------
 
@@ -302,7 +312,7 @@ def _tree(root: Path, excluded: set[Path]) -> list[tuple[str, str, os.stat_resul
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 # A real folder's resolved path ends in its own name: resolve only the ones that could match.
-                if entry.name not in SKIPPED and not (entry.name in excluded_names and
+                if entry.name not in SKIPPED_FOLDERS and not (entry.name in excluded_names and
                                                       Path(entry.path).resolve() in excluded):
                     stack.append((entry.path, prefix + entry.name + "/"))
             elif entry.is_file():

@@ -82,7 +82,8 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
     framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
     entries, entry_notices = find_entries(framework)
     renderings = render_all(framework, entries, counter, passes)
-    split_blocks.cache_clear()  # it served parsing and rendering; the texts it still holds, only it holds
+    # The memo served parsing and rendering; what it holds now is no one else's (a text split later is split again).
+    split_blocks.cache_clear()
     selections = _chosen(framework, select_bundles(framework, renderings, entries), options)
     bundles = assemble_bundles(framework, renderings, counter, passes, selections, progress)
     checks = check_budgets(framework, bundles)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import NewType
 
+from .cache import SKIPPED_FOLDERS
 from .config import Config
 from .errors import Span, TokeffcError, raise_all
 from .globs import glob_regex
@@ -21,7 +22,6 @@ DocPath = NewType("DocPath", str)  # a file's POSIX path relative to the framewo
 
 MAX_WALKED_FILES = 200_000
 MAX_DEPTH = 64
-SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
 RELEASE_MARKERS = ("manifest.json",)
 
 

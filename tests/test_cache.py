@@ -139,8 +139,13 @@ def test_two_builds_sharing_a_cache_at_once(tmp_path):
 def reads_under(root: Path, monkeypatch) -> list[str]:
     """The files under ``root`` that the cache reads from now on."""
     read, original = [], cache_module._read
-    monkeypatch.setattr(cache_module, "_read", lambda path: (read.append(str(path)) if str(path).startswith(str(root))
-                                                             else None) or original(path))
+
+    def reading(path):
+        if str(path).startswith(str(root)):
+            read.append(str(path))
+        return original(path)
+
+    monkeypatch.setattr(cache_module, "_read", reading)
     return read
 
 
@@ -247,3 +252,21 @@ def test_a_served_build_prints_what_the_build_printed(tmp_path, monkeypatch):
         served = CliRunner().invoke(main, [*build, *extra], env=env)
         assert served.exit_code == 0 and served.stdout == printed
     assert "over its budget of 900. What to cut:" in fresh[()]
+
+
+def test_a_plugin_built_from_its_marketplace_is_served_again(tmp_path):
+    """A marketplace with one plugin builds that plugin from its own root, inside the root the key walks:
+    the build is stored, and the next one is served."""
+    root = tmp_path / "market"
+    (root / ".claude-plugin").mkdir(parents=True)
+    (root / ".claude-plugin" / "marketplace.json").write_text(
+        '{"name": "m", "owner": {"name": "o"}, "plugins": [{"name": "kit", "source": "./plugins/kit"}]}')
+    plugin = root / "plugins" / "kit"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text('{"name": "kit", "version": "1.0.0"}')
+    (plugin / "commands").mkdir()
+    (plugin / "commands" / "go.md").write_text("---\ndescription: Go.\n---\n\nGo somewhere useful.\n")
+    options = BuildOptions(cache=tmp_path / "cache", preset="claude-plugin")
+    first = build_cached(root, tmp_path / "out", options)
+    assert first.result is not None and first.result.framework.config.root.resolve() == plugin.resolve()
+    assert build_cached(root, tmp_path / "out", options).result is None
