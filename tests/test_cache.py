@@ -187,6 +187,8 @@ def test_a_damaged_output_is_written_again_though_its_digest_was_recorded(tmp_pa
     first = build_cached(EXAMPLE, out, BuildOptions(cache=cache))
     expected = output(out)
     assert build_cached(EXAMPLE, out, BuildOptions(cache=cache)).result is None  # served; output digests recorded
+    read = reads_under(out, monkeypatch)
+    assert build_cached(EXAMPLE, out, BuildOptions(cache=cache)).result is None and read == []  # known by its record
     archive = Path(first.archive)
     time.sleep(0.05)  # a ctime of its own for the damage
     data = archive.read_bytes()
