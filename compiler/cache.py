@@ -128,6 +128,7 @@ class BuildCache:
 
     def release_key(self, root: Path, config_path: Path | None, options: tuple, exclude: tuple[Path, ...]) \
             -> ReleaseKey:
+        """What a build of ``root`` depends on, hashed: tokeffc, the options, the config and every file under it."""
         digest = hashlib.sha256(f"tokeffc {__version__} {self._code_digest()} cache {FORMAT} marshal {marshal.version} "
                                 f"{sys.version_info[:2]}\0{options!r}\0".encode())
         config = Path(config_path) if config_path else Path(root) / "tokeffc.yaml"
@@ -142,7 +143,7 @@ class BuildCache:
         """tokeffc's own files (code and presets): a source checkout edited between builds misses the cache."""
         if self._code is None:
             digest = hashlib.sha256()
-            for rel, file_digest in self.tree_digests(Path(__file__).resolve().parent, set(), (".py", ".yaml")):
+            for rel, file_digest in self.tree_digests(Path(__file__).resolve().parent, suffixes=(".py", ".yaml")):
                 digest.update(f"{rel}\0".encode())
                 digest.update(file_digest)
             self._code = digest.hexdigest()
