@@ -60,10 +60,12 @@ class BuildFacts:
 
 def emit_release(framework: Framework, bundles: tuple[Bundle, ...], checks: tuple[BudgetCheck, ...],
                  facts: BuildFacts) -> ReleaseFiles:
-    files = {b.file: b.content.data for b in bundles}
+    contents = {b.file: b.content for b in bundles}
     for chunk in _all_chunks(bundles):
-        files[chunk.file] = chunk.content.data
-    manifest = build_manifest(framework, bundles, checks, facts, files)
+        contents[chunk.file] = chunk.content
+    files = {path: content.data for path, content in contents.items()}
+    manifest = build_manifest(framework, bundles, checks, facts,
+                              {path: content.sha256 for path, content in contents.items()})
     index = runtime_index(manifest)  # the compact index the runtime reads; listed, like every file
     files.update(index)
     listed = {path: hashlib.sha256(data).hexdigest() for path, data in index.items()}
@@ -80,7 +82,7 @@ def source_hash(framework: Framework) -> str:
 
 
 def build_manifest(framework: Framework, bundles: tuple[Bundle, ...], checks: tuple[BudgetCheck, ...],
-                   facts: BuildFacts, files: dict[str, bytes]) -> Manifest:
+                   facts: BuildFacts, file_sha256: dict[str, str]) -> Manifest:
     config, written = framework.config, facts.renderings.written
     entry_roles = config.entries
     tokens_of = {(b.entry, b.tier): b.content.tokens for b in bundles}
@@ -101,7 +103,7 @@ def build_manifest(framework: Framework, bundles: tuple[Bundle, ...], checks: tu
         bundles=tuple(_bundle_entry(framework, b, c, facts, tokens_of) for b, c in zip(bundles, checks)),
         modules={d.id: _doc_entry(d, written) for d in framework.documents.values() if d.role not in entry_roles},
         commands={d.id: _doc_entry(d, written) for d in framework.documents.values() if d.role in entry_roles},
-        files={path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+        files=dict(sorted(file_sha256.items())),
         unreached=tuple(framework.documents[p].id for p in framework.unreached),
         external=tuple(RefEntry(u.written, str(u.span), u.kind) for u in framework.external),
         missing=tuple(RefEntry(u.written, str(u.span), u.kind) for u in framework.missing),

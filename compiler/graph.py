@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .errors import Notice, Span, TokeffcError, raise_all
@@ -21,6 +20,9 @@ from .globs import glob_regex
 from .parse import Document
 from .references import IMPLIED_EXTENSIONS, KINDS, TEXT_EXTENSIONS, Reference
 from .sources import DocPath, Tree
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 CYCLE_KINDS = ("requires", "include", "import", "attach")  # a cycle through these could never be laid out
 INLINE_KINDS = ("include", "import", "attach")  # the target's text stands inside the referencing file's
@@ -57,13 +59,18 @@ class Framework:
     core_order: tuple[DocPath, ...]  # core files in the order the config lists them
     external: tuple[Unresolved, ...] = ()
     missing: tuple[Unresolved, ...] = ()
+    _of_roles: dict[tuple[str, ...], tuple[Document, ...]] = field(default_factory=dict, init=False, compare=False,
+                                                                   repr=False)  # replace() starts it empty
 
     @property
     def core(self) -> tuple[Document, ...]:
         return tuple(self.documents[p] for p in self.core_order)
 
     def of_role(self, *roles: str) -> tuple[Document, ...]:
-        return tuple(d for d in self.documents.values() if d.role in roles)
+        """The documents of these roles, by path (asked once per bundle: looked up once per build)."""
+        if roles not in self._of_roles:
+            self._of_roles[roles] = tuple(d for d in self.documents.values() if d.role in roles)
+        return self._of_roles[roles]
 
     def edges_from(self, path: DocPath) -> list[tuple[DocPath, tuple[Edge, ...]]]:
         return [(target, data["edges"]) for target, data in self.graph.adj[path].items()]
@@ -81,6 +88,8 @@ ReadImplicit = Callable[[DocPath, Span], Document]
 
 def build_graph(config: Config, documents: list[Document], tree: Tree, read_implicit: ReadImplicit) -> Framework:
     """Resolve every reference, load files reached only by reference, refuse cycles."""
+    import networkx as nx  # imported here: a build tokenizes its sources in a thread meanwhile
+
     resolver = _Resolver(config, documents, tree)
     graph = nx.DiGraph()
     by_path = resolver.known
@@ -242,6 +251,8 @@ def _normal(path: str) -> str:
 
 
 def _refuse_cycles(graph: nx.DiGraph) -> None:
+    import networkx as nx
+
     hard = nx.DiGraph((u, v) for u, v, data in graph.edges(data=True)
                       if any(e.kind in CYCLE_KINDS and not e.soft for e in data["edges"]))
     if nx.is_directed_acyclic_graph(hard):
@@ -255,6 +266,8 @@ def _refuse_cycles(graph: nx.DiGraph) -> None:
 
 def _refuse_deep_nesting(graph: nx.DiGraph) -> None:
     """Inline references chained deeper than MAX_INLINE_DEPTH: an error at the reference that goes too deep."""
+    import networkx as nx
+
     inline = nx.DiGraph()
     for source, target, data in graph.edges(data=True):
         edges = [e for e in data["edges"] if e.kind in INLINE_KINDS and not e.soft]
@@ -275,6 +288,8 @@ def _first_hard(graph: nx.DiGraph, source: str, target: str) -> Edge:
 
 
 def _unreached(graph: nx.DiGraph, documents: Mapping[DocPath, Document], config: Config) -> tuple[DocPath, ...]:
+    import networkx as nx
+
     roots = [p for p, d in documents.items() if d.role in ("core", "rule", *config.entries, *config.offered)]
     reached = set(roots).union(*(nx.descendants(graph, r) for r in roots)) if roots else set()
     return tuple(p for p in documents if p not in reached)

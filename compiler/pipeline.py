@@ -90,8 +90,9 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
     notices = (*tree_notices, *framework.warnings, *entry_notices)
     facts = BuildFacts(passes, measure_baselines(framework, entries, renderings, counter), renderings, notices)
     release = emit_release(framework, bundles, checks, facts)
-    if cache and counter.fresh:
-        cache.put_counts(identity, {**counter.known, **counter.fresh})
+    counts = counter.counts()
+    if cache and counts:
+        cache.put_counts(identity, counts)
     return BuildResult(framework, entries, bundles, checks, release, passes, renderings, notices, counter)
 
 

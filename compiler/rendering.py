@@ -76,27 +76,54 @@ def template_context(framework: Framework, tier: str, entry: DocId) -> TemplateC
 
 def render_all(framework: Framework, entries: tuple[Entry, ...], counter: TokenCounter,
                passes: tuple[str, ...]) -> Renderings:
-    written = {path: counter.count_units(source_units(path, doc.text)) for path, doc in framework.documents.items()}
-    renderer = _Renderer(framework, counter, passes)
-    docs: dict[RenderKey, RenderedDoc] = {}
+    """Every text first, then every count: the texts are made while the counter's tokenizer may still be
+    priming the sources beside them (see :meth:`TokenCounter.prime`); only counting waits for it."""
+    renderer = _Renderer(framework, passes)
+    drafts: dict[RenderKey, _Draft] = {}
     for tier in framework.config.tier_names:
         for path, doc in framework.documents.items():
             names = [e.id for e in entries] if "command" in doc.template.variables else [DocId("")]
             for name in names:
-                docs[(path, tier, name)] = renderer.render(doc, tier, name)
-    return Renderings(docs, written)
+                drafts[(path, tier, name)] = renderer.render(doc, tier, name)
+    written = {path: counter.count_units(source_units(path, doc.text)) for path, doc in framework.documents.items()}
+    counted: dict[int, RenderedDoc] = {}  # by draft: tiers that rendered a document alike share one result
+    for draft in drafts.values():
+        if id(draft) not in counted:
+            counted[id(draft)] = draft.counted(counter)
+    return Renderings({key: counted[id(draft)] for key, draft in drafts.items()}, written)
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A document rendered, not yet counted: its text after each step, and its final pieces."""
+
+    path: DocPath
+    stages: tuple[tuple[str, str], ...]  # ("rendered", text), then (pass name, text) for each pass that ran
+    pieces: tuple[Piece, ...]
+    head: str  # front matter kept as text, or ""
+
+    def counted(self, counter: TokenCounter) -> RenderedDoc:
+        counts: list[tuple[str, int]] = []
+        for index, (name, text) in enumerate(self.stages):
+            if index and text == self.stages[index - 1][1]:  # the pass changed nothing: the count stands
+                counts.append((name, counts[-1][1]))
+            elif index == len(self.stages) - 1:
+                counts.append((name, counter.count_units([b for piece in self.pieces for b in piece.blocks])))
+            else:
+                counts.append((name, counter.count_units([*([self.head] if self.head else []), *_own_blocks(text)])))
+        return RenderedDoc(self.path, self.pieces, tuple(counts))
 
 
 class _Renderer:
     """Scratch state for render_all: the same text with the same passes renders once."""
 
-    def __init__(self, framework: Framework, counter: TokenCounter, passes: tuple[str, ...]):
-        self.framework, self.counter, self.passes = framework, counter, passes
-        self._done: dict[tuple, RenderedDoc] = {}
+    def __init__(self, framework: Framework, passes: tuple[str, ...]):
+        self.framework, self.passes = framework, passes
+        self._done: dict[tuple, _Draft] = {}
         self._targets = {path: {(e.kind, e.written): target for target, edges in framework.edges_from(path)
                                 for e in edges} for path in framework.documents}
 
-    def render(self, doc: Document, tier: str, entry: DocId) -> RenderedDoc:
+    def render(self, doc: Document, tier: str, entry: DocId) -> _Draft:
         config = self.framework.config
         body = render_body(doc.template, template_context(self.framework, tier, entry))
         compress = config.tier(tier).compress and compressible(body, config.reasoning_headings)
@@ -106,21 +133,12 @@ class _Renderer:
             self._done[key] = self._render(doc, body, settings)
         return self._done[key]
 
-    def _render(self, doc: Document, body: str, settings: PassSettings) -> RenderedDoc:
+    def _render(self, doc: Document, body: str, settings: PassSettings) -> _Draft:
         marked, refs = self._mark_references(doc, body)
         stages = [("rendered", marked)] + run_document_passes(marked, doc.format, self.passes, settings)
         head = (Piece(blocks=(doc.kept_head,), protected=True),) if doc.kept_head else ()
         pieces = head + tuple(_pieces(stages[-1][1], refs))
-        head_units = [doc.kept_head] if doc.kept_head else []
-        counts: list[tuple[str, int]] = []
-        for index, (name, text) in enumerate(stages):
-            if index and text == stages[index - 1][1]:  # the pass changed nothing: the count stands
-                counts.append((name, counts[-1][1]))
-            elif index == len(stages) - 1:
-                counts.append((name, self.counter.count_units([b for piece in pieces for b in piece.blocks])))
-            else:
-                counts.append((name, self.counter.count_units([*head_units, *_own_blocks(text)])))
-        return RenderedDoc(doc.path, tuple(pieces), tuple(counts))
+        return _Draft(doc.path, tuple(stages), pieces, doc.kept_head)
 
     def _mark_references(self, doc: Document, body: str) -> tuple[str, list[Ref]]:
         """Includes and ``@`` mentions that resolved become reference lines (``\\x00R<n>\\x00``)."""

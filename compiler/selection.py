@@ -13,8 +13,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, replace
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from .config import LOAD_KINDS
 from .entries import Entry
@@ -23,6 +22,9 @@ from .parse import Document
 from .references import KINDS
 from .rendering import Renderings
 from .sources import DocPath
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 LOAD_RANK = {kind: rank for rank, kind in enumerate(LOAD_KINDS)}
 INLINE_KINDS = tuple(k.name for k in KINDS.values() if k.placement in ("inline", "attached"))
@@ -203,6 +205,8 @@ class _Selector:
 
 def _section_order(framework: Framework, selections: list[Selection]) -> dict[DocPath, int]:
     """One order for a tier: dependencies first, then the most widely shared, then by path."""
+    import networkx as nx  # where the graph is built (see graph.build_graph)
+
     share = Counter(path for s in selections for path in s.sections)
     placed = set(share)
     graph = nx.DiGraph()
@@ -216,6 +220,8 @@ def _section_order(framework: Framework, selections: list[Selection]) -> dict[Do
 
 
 def _without_back_edges(graph: nx.DiGraph, share: Counter) -> nx.DiGraph:
+    import networkx as nx
+
     ranked = {p: i for i, p in enumerate(sorted(graph, key=lambda p: (-share[p], p)))}
     acyclic = nx.DiGraph()
     acyclic.add_nodes_from(graph)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import binascii
 import hashlib
 import importlib.util
+import threading
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -133,6 +134,44 @@ def boundary_is_safe(left: str, right: str) -> bool:
     return left.endswith("\n") and bool(right) and not right[0].isspace()
 
 
+PRIME_BATCH_CHARS = 1 << 20
+
+
+def _batches(documents: list[list[str]], batch_chars: int) -> Iterator[list[str]]:
+    """The documents' units, in order, in runs of whole documents of at least ``batch_chars`` (but the last)."""
+    batch: list[str] = []
+    size = 0
+    for units in documents:
+        batch += units
+        size += sum(map(len, units))
+        if size >= batch_chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+class _Priming:
+    """``work`` run in a daemon thread; :meth:`wait` joins it and raises what it raised."""
+
+    def __init__(self, work: Callable[[], None]):
+        self.failure: BaseException | None = None
+        self.work = work
+        self.thread = threading.Thread(target=self._run, name="tokeffc-prime", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+            self.failure = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+
 @dataclass(slots=True)
 class TokenCounter:
     """Counts tokens exactly, tokenizing each distinct text once. Lives for one build.
@@ -146,6 +185,7 @@ class TokenCounter:
     fresh: dict[bytes, int] = field(default_factory=dict)  # counted in this build, for the cache
     _cache: dict[str, int] = field(default_factory=dict)
     _encoding: OfflineEncoding | None = None
+    _priming: _Priming | None = None  # the tokenization of whole documents, running beside the caller
 
     @classmethod
     def of(cls, encoding: OfflineEncoding) -> TokenCounter:
@@ -153,35 +193,62 @@ class TokenCounter:
 
     @property
     def encoding(self) -> OfflineEncoding:
+        self.settle()
+        return self._load()
+
+    def _load(self) -> OfflineEncoding:
         if self._encoding is None:
             self._encoding = self.loader()
         return self._encoding
 
     @property
     def loaded(self) -> bool:
+        self.settle()
         return self._encoding is not None
 
+    def counts(self) -> dict[bytes, int] | None:
+        """Every count known once the build is done (for the cache), or ``None`` if it counted nothing new."""
+        self.settle()
+        return {**self.known, **self.fresh} if self.fresh else None
+
     def count(self, text: str) -> int:
+        self.settle()
         cached = self._cache.get(text)
         if cached is None:
             key = _digest(text)
             cached = self.known.get(key)
             if cached is None:
                 # Special-token strings inside a prompt are ordinary text to the model's loader.
-                cached = self.fresh[key] = len(self.encoding.encode_ordinary(text))
+                cached = self.fresh[key] = len(self._load().encode_ordinary(text))
             self._cache[text] = cached
         return cached
 
-    def prime(self, documents: list[list[str]]) -> None:
+    def prime(self, documents: list[list[str]], batch_chars: int = PRIME_BATCH_CHARS) -> None:
         """Count the units of many documents from one tokenization of each whole document.
 
         Where a unit's boundaries are safe, its tokens are exactly the slice of the document's
         tokens that covers its bytes; other units are left to be counted on their own. A document
         whose units the cache already knows is not tokenized at all.
+
+        The work runs in a thread beside the caller, which goes on parsing: tiktoken lets go of the
+        interpreter while it encodes, so the two overlap on a second core. Every other method waits
+        for it first (:meth:`settle`), and raises what it raised. Documents are encoded joined in batches
+        of about ``batch_chars``: a thread that takes the interpreter back once per batch, not once per
+        file, is not kept waiting for it. Where two documents meet, the boundary is checked like any other
+        (a unit whose boundary is not safe is counted alone later).
         """
-        for units in documents:
-            if not self._known_units(units):
-                self._slice_counts(units, self.encoding.encode_ordinary("".join(units)))
+        self.settle()
+        self._priming = _Priming(lambda: self._prime(documents, batch_chars))
+
+    def _prime(self, documents: list[list[str]], batch_chars: int) -> None:
+        for batch in _batches([units for units in documents if not self._known_units(units)], batch_chars):
+            self._slice_counts(batch, self._load().encode_ordinary("".join(batch)))
+
+    def settle(self) -> None:
+        """Wait for the tokenization :meth:`prime` started, if it runs; raise what it raised."""
+        if self._priming is not None:
+            priming, self._priming = self._priming, None
+            priming.wait()
 
     def _known_units(self, units: list[str]) -> bool:
         """Whether the cache knows every unit the tokenization would have counted (and take them)."""
@@ -200,7 +267,7 @@ class TokenCounter:
         return True
 
     def _slice_counts(self, units: list[str], ids: list[int]) -> None:
-        ends = list(accumulate(map(self.encoding.token_lengths.__getitem__, ids)))  # byte offset after each token
+        ends = list(accumulate(map(self._load().token_lengths.__getitem__, ids)))  # byte offset after each token
         offset = index = 0
         for position, unit in enumerate(units):
             end = offset + (len(unit) if unit.isascii() else len(unit.encode("utf-8")))
@@ -214,6 +281,7 @@ class TokenCounter:
 
     def count_units(self, units: list[str] | tuple[str, ...]) -> int:
         """The exact count of ``"".join(units)``: pieces joined where a boundary is unsafe."""
+        self.settle()
         total, run, cache = 0, "", self._cache
         for unit in units:
             if not unit:

