@@ -183,7 +183,10 @@ class _Reader:
 
     def compose(self) -> Node | None:
         self.check_text()
-        try:
+        fast = _compose_natively(self.text, self.limits)
+        if fast is not None:
+            return fast[0]
+        try:  # the bounded composer: where the native one failed, or the text may break a limit
             return _Loader(self.text, _Bounds(self)).get_single_node()
         except yaml.YAMLError as exc:
             raise self.syntax_error(exc) from None
@@ -296,6 +299,67 @@ if _PARSER is not None:
             self.bounds = bounds
 
     _Loader = _CLoader
+
+_NativeLoader: type | None = None
+if _PARSER is not None:
+    class _NativeLoaderClass(_PARSER, Resolver):  # libyaml composes; PyYAML's resolver tags the scalars
+        def __init__(self, text: str):
+            _PARSER.__init__(self, text)
+            Resolver.__init__(self)
+
+    _NativeLoader = _NativeLoaderClass
+
+
+def _compose_natively(text: str, limits: YamlLimits) -> tuple[Node | None] | None:
+    """The text composed by libyaml's own composer (several times faster), if it composes and is within
+    ``limits``; else ``None``, and the bounded composer reads it again to find the error and its line.
+
+    It composes without limits, so only texts too short to compose into more than about ``max_values``
+    nodes are given to it: a node takes at least half a character (``{a,b}``: a key and its empty value
+    per two), and an alias is the node it names, not a copy. The limits are then checked on the nodes
+    (:func:`_within`).
+    """
+    if _NativeLoader is None or len(text) > limits.max_values // 2:
+        return None
+    try:
+        node = _NativeLoader(text).get_single_node()
+    except yaml.YAMLError:
+        return None
+    return (node,) if node is None or _within(node, limits) else None
+
+
+def _within(root: Node, limits: YamlLimits) -> bool:
+    """Whether the bounded composer would accept these nodes: what it counts, counted the same way.
+
+    A collection met a second time is an alias (anchors are composed before their aliases): it counts as
+    all it repeats and reaches as deep as its height; met while still open, it repeats itself.
+    """
+    weights: dict[int, tuple[int, int]] = {}  # id(collection) -> (expanded values, height)
+    values = 0
+
+    def visit(node: Node, depth: int) -> tuple[int, int] | None:
+        nonlocal values
+        if isinstance(node, ScalarNode):
+            values += 1
+            return 1, 0
+        if id(node) in weights:
+            size, height = weights[id(node)]
+            values += size
+            return (size, height) if height >= 0 and depth + height <= limits.max_depth else None
+        if depth >= limits.max_depth:
+            return None
+        values += 1
+        weights[id(node)] = (0, -1)  # open: an alias to it from inside is a recursion
+        size, height = 1, 1
+        for child in [n for pair in node.value for n in pair] if isinstance(node, MappingNode) else node.value:
+            found = visit(child, depth + 1)
+            if found is None or values > limits.max_values:
+                return None
+            size, height = size + found[0], max(height, 1 + found[1])
+        weights[id(node)] = size, height
+        return size, height
+
+    return visit(root, 0) is not None and values <= limits.max_values
 
 
 class _Converter:

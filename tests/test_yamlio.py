@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -16,14 +17,20 @@ from tokeffc import yamlio
 from tokeffc.errors import Problems, TokeffcError
 from tokeffc.yamlio import YamlLimits, decode_utf8, read_yaml, try_read_yaml
 
-# Both parsers PyYAML has: libyaml's (what runs when PyYAML has it) and the pure-Python one.
-LOADERS = [yamlio._PyLoader] + ([yamlio._CLoader] if yamlio._PARSER is not None else [])
+# Every way a text is composed: libyaml's own composer (what runs first, for short texts), then the
+# bounded composer on either parser PyYAML has: libyaml's and the pure-Python one.
+NATIVE = yamlio._NativeLoader
+LOADERS = [("bounded, Python parser", yamlio._PyLoader, None)]
+if yamlio._PARSER is not None:
+    LOADERS += [("bounded, libyaml parser", yamlio._CLoader, None), ("libyaml composer", yamlio._CLoader, NATIVE)]
 
 
-@pytest.fixture(params=LOADERS, ids=lambda loader: loader.__name__)
+@pytest.fixture(params=LOADERS, ids=lambda way: way[0])
 def loader(request, monkeypatch):
-    monkeypatch.setattr(yamlio, "_Loader", request.param)
-    return request.param
+    _, bounded, native = request.param
+    monkeypatch.setattr(yamlio, "_Loader", bounded)
+    monkeypatch.setattr(yamlio, "_NativeLoader", native)
+    return bounded
 
 
 def error(text: str, first_line: int = 1, **kwargs) -> str:
@@ -320,3 +327,92 @@ def test_any_text_is_data_or_a_located_error(text, first_line):
         return
     json.dumps(doc.data, allow_nan=False).encode("utf-8")
     assert all(first_line <= line <= last_line for line in doc.key_lines.values())
+
+
+# --- libyaml's own composer reads as the bounded one --------------------------------------------
+
+SCALARS = ["a", "1", "x y", "''", "null", "true", "~", "1.5", "!!str 3", "!!binary aGk=", "*a", "*b", "*c"]
+KEYS = ["k", "j", "<<", "1", "? [x]", "*a"]
+FLOW = st.recursive(
+    st.sampled_from(SCALARS),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(st.tuples(st.sampled_from(KEYS), inner), max_size=4).map(
+            lambda pairs: "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"),
+        st.tuples(st.sampled_from(["&a ", "&b ", "&c "]), inner).map("".join),
+    ),
+    max_leaves=24,
+)
+ANCHORS = "x: &a [x, y, z]\ny: &b {k: [1, 2], j: *a}\n"  # so that later aliases usually name something
+TEXTS = st.tuples(st.sampled_from(["", ANCHORS]), st.lists(st.tuples(st.sampled_from(["k", "j", "m", "<<", "k"]), FLOW),
+                                                         min_size=1, max_size=5)).map(
+    lambda parts: parts[0] + "".join(f"{k}: {v}\n" for k, v in parts[1]))
+
+
+def outcome(text: str, native, limits: YamlLimits) -> tuple:
+    """What reading ``text`` gives: the data and every key's line, or every error line."""
+    saved, yamlio._NativeLoader = yamlio._NativeLoader, native
+    try:
+        doc = read_yaml(text, "f.yaml", limits=limits)
+        return "read", json.dumps(doc.data, sort_keys=True), sorted(doc.key_lines.items())
+    except Problems as exc:
+        return "refused", exc.lines()
+    except TokeffcError as exc:
+        return "refused", [exc.one_line()]
+    finally:
+        yamlio._NativeLoader = saved
+
+
+SMALL_LIMITS = [YamlLimits(max_values=12, max_depth=3), YamlLimits(max_values=40, max_depth=2), YamlLimits(max_depth=4),
+                YamlLimits(max_values=60)]
+
+
+@pytest.mark.skipif(NATIVE is None, reason="PyYAML without libyaml")
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.sampled_from([YamlLimits(), YamlLimits(max_depth=3)]))
+def test_libyaml_composer_reads_every_text_as_the_bounded_one(text, limits):
+    """Same data, same lines, same errors, whichever composer read the text."""
+    assert outcome(text, NATIVE, limits) == outcome(text, None, limits)
+
+
+def bounded_accepts(text: str, limits: YamlLimits) -> bool:
+    reader = yamlio._Reader(text, "f.yaml", 1, "YAML", limits)
+    try:
+        yamlio._Loader(text, yamlio._Bounds(reader)).get_single_node()
+    except TokeffcError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(NATIVE is None, reason="PyYAML without libyaml")
+@settings(max_examples=300, deadline=None)
+@given(TEXTS)
+@example(ANCHORS + "k: [*b]\n")  # an alias reaching exactly one level past a depth limit
+@example("x: &e []\nk: [[*e]]\n")  # an empty collection is one level high
+def test_limits_checked_after_composing_accept_what_the_bounded_composer_accepts(text):
+    """Aliases, recursion, depth and size counted alike, at any limits (the length cap aside)."""
+    try:
+        node = NATIVE(text).get_single_node()
+    except yaml.YAMLError:
+        return
+    for limits in SMALL_LIMITS:
+        assert yamlio._within(node, limits) == bounded_accepts(text, limits), limits
+
+
+@pytest.mark.skipif(NATIVE is None, reason="PyYAML without libyaml")
+@pytest.mark.parametrize("text", ["a: &a [x, *a]\n", lol(3), "a: &a {b: *a}\n", "[" * 40 + "]" * 40, lol(5, fan=3)])
+def test_limits_are_checked_on_what_libyaml_composed(text):
+    limits = YamlLimits(max_values=100, max_depth=8)
+    assert outcome(text, NATIVE, limits) == outcome(text, None, limits)
+    assert outcome(text, NATIVE, limits)[0] == "refused"
+
+
+def test_a_text_long_enough_to_compose_past_the_cap_goes_to_the_bounded_composer(monkeypatch):
+    """libyaml composes without limits, so it is given only texts too short to exceed them."""
+    def refuse(text):
+        raise AssertionError("libyaml's composer was given a text past its length cap")
+
+    monkeypatch.setattr(yamlio, "_NativeLoader", refuse)
+    text = "[" + "x, " * 60 + "]"  # 61 values in 182 characters
+    with pytest.raises(TokeffcError, match="more than 50 values"):
+        read_yaml(text, "f.yaml", limits=YamlLimits(max_values=50))
