@@ -129,6 +129,23 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
+def runs(units: list[str] | tuple[str, ...]) -> list[str]:
+    """The units joined wherever the boundary between them is not safe: pieces whose counts add up exactly."""
+    found, run = [], ""
+    for unit in units:
+        if not unit:
+            continue
+        if run and (run[-1] != "\n" or unit[0].isspace()):  # boundary_is_safe, inlined: hot loop
+            run += unit
+            continue
+        if run:
+            found.append(run)
+        run = unit
+    if run:
+        found.append(run)
+    return found
+
+
 def boundary_is_safe(left: str, right: str) -> bool:
     """True when no pre-token crosses from ``left`` into ``right``: left ends in a newline, right starts non-blank."""
     return left.endswith("\n") and bool(right) and not right[0].isspace()
@@ -224,24 +241,26 @@ class TokenCounter:
         return cached
 
     def prime(self, documents: list[list[str]], batch_chars: int = PRIME_BATCH_CHARS) -> None:
-        """Count the units of many documents from one tokenization of each whole document.
+        """Count the runs of many documents (what :meth:`count_units` looks up, see :func:`runs`) from one
+        tokenization of the documents.
 
-        Where a unit's boundaries are safe, its tokens are exactly the slice of the document's
-        tokens that covers its bytes; other units are left to be counted on their own. A document
-        whose units the cache already knows is not tokenized at all.
+        Where a run's boundaries are safe (inside a document they always are), its tokens are exactly
+        the slice of the document's tokens that covers its bytes; other runs are left to be counted on
+        their own. A document whose runs the cache already knows is not tokenized at all.
 
         The work runs in a thread beside the caller, which goes on parsing: tiktoken lets go of the
         interpreter while it encodes, so the two overlap on a second core. Every other method waits
         for it first (:meth:`settle`), and raises what it raised. Documents are encoded joined in batches
         of about ``batch_chars``: a thread that takes the interpreter back once per batch, not once per
         file, is not kept waiting for it. Where two documents meet, the boundary is checked like any other
-        (a unit whose boundary is not safe is counted alone later).
+        (a run whose boundary is not safe is counted alone later).
         """
         self.settle()
         self._priming = _Priming(lambda: self._prime(documents, batch_chars))
 
     def _prime(self, documents: list[list[str]], batch_chars: int) -> None:
-        for batch in _batches([units for units in documents if not self._known_units(units)], batch_chars):
+        pending = [runs(units) for units in documents]  # what count_units will look up: runs, not units
+        for batch in _batches([units for units in pending if not self._known_units(units)], batch_chars):
             self._slice_counts(batch, self._load().encode_ordinary("".join(batch)))
 
     def settle(self) -> None:
@@ -280,16 +299,7 @@ class TokenCounter:
             offset, index = end, stop
 
     def count_units(self, units: list[str] | tuple[str, ...]) -> int:
-        """The exact count of ``"".join(units)``: pieces joined where a boundary is unsafe."""
+        """The exact count of ``"".join(units)``: the sum of its runs' counts (see :func:`runs`)."""
         self.settle()
-        total, run, cache = 0, "", self._cache
-        for unit in units:
-            if not unit:
-                continue
-            if run and (run[-1] != "\n" or unit[0].isspace()):  # boundary_is_safe, inlined: hot loop
-                run += unit
-                continue
-            if run:
-                total += cache[run] if run in cache else self.count(run)
-            run = unit
-        return total + (self.count(run) if run else 0)
+        cache = self._cache
+        return sum([cache[run] if run in cache else self.count(run) for run in runs(units)])
