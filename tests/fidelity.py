@@ -6,7 +6,9 @@ every source line missing from the output must be one of:
 
 * whitespace (blank lines; lines compare without trailing blanks or CR);
 * tokeffc's own syntax: its front-matter key, its tags, an ``@`` import line (the file's text or a
-  one-line pointer stands instead), or text inside a ``{% if tokeffc.… %}`` block;
+  one-line pointer stands instead), or text inside a ``{% if tokeffc.… %}`` block, line breaks
+  included (text that ends its line with such an ``{% if %}`` joins whatever follows the block when
+  the block renders nothing: the output line is read as the two lines it joins);
 * front matter the host reads (commands, agents, skills, rules: carried to the manifest instead);
 * checkpoint reasoning (or a ``reasoning_headings`` section) at a tier that compresses;
 * an HTML comment, when ``strip_comments`` ran;
@@ -82,6 +84,7 @@ class Source:
     text: str
     lines: list[str]  # without line endings, CR and trailing blanks
     allowed: list[str]  # per line: why it may be missing ("" = it must stand in the output)
+    joins: tuple[str, ...] = ()  # texts that end their line with one of tokeffc's {% if %} tags
 
 
 def check_fidelity(root: Path, files: dict[str, bytes], reasoning_headings: tuple[str, ...] = ()) -> list[str]:
@@ -136,6 +139,7 @@ class _Checker:
     def check(self, name: str, text: str, ids: list[str], tier: str, command: str, head: str | None = None,
               context: str = "") -> list[str]:
         out = [line.rstrip(" \t\r") for line in text.split("\n")]
+        out = _unjoined(out, {j for doc_id in ids for j in self.source(doc_id, tier, command).joins})
         claimed = [not line.strip() or any(p.match(line) for p in STRUCTURE) for line in out]
         problems, owned, start = [], [False] * len(out), 0
         if head is not None:
@@ -167,10 +171,11 @@ class _Checker:
                 fenced = _fence_mask(lines)
                 lines = [re.sub(r"<!--.*?-->", "", line).rstrip(" \t") if "-->" in line and not code else line
                          for line, code in zip(lines, fenced)]
+            joins = tuple(_joins(lines)) if prose else ()
             allowed = self._allowed(path, self.roles[doc_id], lines, tier)
             if self.installed and path.lower().endswith((".md", ".markdown", ".txt")):
                 lines = self._imports_as_words(path, lines)
-            self._sources[key] = Source(path, self.roles[doc_id], text, lines, allowed)
+            self._sources[key] = Source(path, self.roles[doc_id], text, lines, allowed, joins)
         return self._sources[key]
 
     def _imports_as_words(self, path: str, lines: list[str]) -> list[str]:
@@ -393,6 +398,28 @@ def _front_matter(lines: list[str], allowed: list[str], role: str) -> None:
             allowed[i] = "tokeffc's front matter"
     if all(k in ours for k in keys):
         allowed[0] = allowed[end] = "tokeffc's front matter"
+
+
+def _joins(lines: list[str]):
+    """Text before an ``{% if tokeffc.… %}`` that ends its line (outside code): the line break after the
+    tag is the block's, so the text joins what follows the block when the block renders nothing."""
+    for line, fenced in zip(lines, _fence_mask(lines)):
+        tags = [] if fenced else list(OUR_TAG.finditer(line))
+        if tags and tags[-1].group(1) == "if" and "tokeffc." in tags[-1].group(2) and not line[tags[-1].end():].strip():
+            before = OUR_TAG.sub("", line[:tags[-1].start()]).rstrip(" \t")
+            if before.strip():
+                yield before
+
+
+def _unjoined(out: list[str], joins: set[str]) -> list[str]:
+    """Each output line that begins with such a text and goes on, cut in two where the text ends."""
+    if not joins:
+        return out
+    lines = []
+    for line in out:
+        head = max((j for j in joins if line.startswith(j) and len(line) > len(j)), key=len, default=None)
+        lines += [head, line[len(head):]] if head else [line]
+    return lines
 
 
 def _prose(lines: list[str], allowed: list[str], compress: bool, headings: set[str], comments: bool) -> None:
