@@ -7,8 +7,10 @@ every source line missing from the output must be one of:
 * whitespace (blank lines; lines compare without trailing blanks or CR);
 * tokeffc's own syntax: its front-matter key, its tags, an ``@`` import line (the file's text or a
   one-line pointer stands instead), or text inside a ``{% if tokeffc.… %}`` block, line breaks
-  included (text that ends its line with such an ``{% if %}`` joins whatever follows the block when
-  the block renders nothing: the output line is read as the two lines it joins);
+  included: text that ends its line with such an ``{% if %}`` keeps no line break of its own (the
+  break is the first branch's), so when that branch is not taken the text joins the first line of the
+  branch that is (after an ``{% elif %}`` or ``{% else %}``), or the first line after the block; an
+  output line that is exactly such a join is read as the two lines it joins;
 * front matter the host reads (commands, agents, skills, rules: carried to the manifest instead);
 * checkpoint reasoning (or a ``reasoning_headings`` section) at a tier that compresses;
 * an HTML comment, when ``strip_comments`` ran;
@@ -77,6 +79,14 @@ class Held:
     after: str | None = None  # the installed file the host loads before it (CLAUDE.md)
 
 
+@dataclass(frozen=True)
+class Join:
+    """Text before an ``{% if tokeffc.… %}`` that ends its line, and the lines it may run into."""
+
+    text: str  # as written before the tag, trailing blanks included
+    then: frozenset[str]  # the first line of each later branch, and the first line after the block
+
+
 @dataclass
 class Source:
     path: str
@@ -84,7 +94,7 @@ class Source:
     text: str
     lines: list[str]  # without line endings, CR and trailing blanks
     allowed: list[str]  # per line: why it may be missing ("" = it must stand in the output)
-    joins: tuple[str, ...] = ()  # texts that end their line with one of tokeffc's {% if %} tags
+    joins: tuple[Join, ...] = ()  # texts that end their line with one of tokeffc's {% if %} tags
 
 
 def check_fidelity(root: Path, files: dict[str, bytes], reasoning_headings: tuple[str, ...] = ()) -> list[str]:
@@ -139,7 +149,7 @@ class _Checker:
     def check(self, name: str, text: str, ids: list[str], tier: str, command: str, head: str | None = None,
               context: str = "") -> list[str]:
         out = [line.rstrip(" \t\r") for line in text.split("\n")]
-        out = _unjoined(out, {j for doc_id in ids for j in self.source(doc_id, tier, command).joins})
+        out = _unjoined(out, [j for doc_id in ids for j in self.source(doc_id, tier, command).joins])
         claimed = [not line.strip() or any(p.match(line) for p in STRUCTURE) for line in out]
         problems, owned, start = [], [False] * len(out), 0
         if head is not None:
@@ -400,25 +410,39 @@ def _front_matter(lines: list[str], allowed: list[str], role: str) -> None:
         allowed[0] = allowed[end] = "tokeffc's front matter"
 
 
-def _joins(lines: list[str]):
-    """Text before an ``{% if tokeffc.… %}`` that ends its line (outside code): the line break after the
-    tag is the block's, so the text joins what follows the block when the block renders nothing."""
-    for line, fenced in zip(lines, _fence_mask(lines)):
-        tags = [] if fenced else list(OUR_TAG.finditer(line))
-        if tags and tags[-1].group(1) == "if" and "tokeffc." in tags[-1].group(2) and not line[tags[-1].end():].strip():
-            before = OUR_TAG.sub("", line[:tags[-1].start()]).rstrip(" \t")
-            if before.strip():
-                yield before
+def _joins(lines: list[str]) -> list[Join]:
+    """Each text that ends its line with an ``{% if tokeffc.… %}`` (outside code), with the lines it may run
+    into: the line after each ``{% elif %}``/``{% else %}`` of that block and the line after its ``{% endif %}``."""
+    tags = [(index, tag) for index, (line, fenced) in enumerate(zip(lines, _fence_mask(lines))) if not fenced
+            for tag in OUR_TAG.finditer(line)]
+    joins = []
+    for position, (index, tag) in enumerate(tags):
+        line = lines[index]
+        before = OUR_TAG.sub("", line[:tag.start()])
+        if tag.group(1) != "if" or "tokeffc." not in tag.group(2) or line[tag.end():].strip() or not before.strip():
+            continue
+        then, depth = set(), 0
+        for later, other in tags[position + 1:]:
+            kind = other.group(1)
+            depth += kind == "if"
+            if depth == 0 and kind in ("elif", "else", "endif") and later + 1 < len(lines):
+                then.add(OUR_TAG.sub("", lines[later + 1]).rstrip(" \t"))
+            if kind == "endif":
+                if depth == 0:
+                    break
+                depth -= 1
+        joins.append(Join(before, frozenset(then)))
+    return joins
 
 
-def _unjoined(out: list[str], joins: set[str]) -> list[str]:
-    """Each output line that begins with such a text and goes on, cut in two where the text ends."""
+def _unjoined(out: list[str], joins: list[Join]) -> list[str]:
+    """Each output line that is exactly such a join, read as the two lines it joins."""
     if not joins:
         return out
     lines = []
     for line in out:
-        head = max((j for j in joins if line.startswith(j) and len(line) > len(j)), key=len, default=None)
-        lines += [head, line[len(head):]] if head else [line]
+        join = next((j for j in joins if line.startswith(j.text) and line[len(j.text):] in j.then), None)
+        lines += [join.text.rstrip(" \t"), line[len(join.text):]] if join else [line]
     return lines
 
 

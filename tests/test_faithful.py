@@ -195,17 +195,20 @@ def test_what_markdown_shows_as_written_is_kept_and_the_fidelity_check_agrees(tm
 def test_a_condition_that_renders_nothing_joins_the_text_before_it_and_the_check_reads_it_so(tmp_path):
     """``Text{% if tokeffc… %}`` ends its line with the tag: the line break is the block's. When the block
     renders nothing, the text joins the line after the block, and the check reads that line as the two it
-    joins; a joined line that is not those two is still flagged."""
-    command = ('# /go\n\nUse the tool.{% if tokeffc.tier == "full" %}\nSee the appendix.\n{% endif %}\n'
-               "Then continue.\n")
+    joins. A line that only begins like that text, or a line break lost where the block did render, is
+    still checked (and flagged) as it is."""
+    command = ('# /go\n\nUse the tool {% if tokeffc.tier == "full" %}\nSee the appendix.\n{% endif %}\n'
+               "Then continue.\n\nUse the tool carefully.\n")
     root = write_tree(tmp_path / "fw", {
         "tokeffc.yaml": "name: fw\nversion: 1.0.0\ncore: [CLAUDE.md]\ncommands: commands/*.md\n"
                         "tiers:\n  minimal: {budget: 20000}\n  full: {budget: 40000}\n",
         "CLAUDE.md": "# Core\n", "commands/go.md": command})
     result = compile_framework(root)
     files = dict(result.release.files)
-    assert "Use the tool.Then continue.\n" in files["bundles/go/minimal.md"].decode()
-    assert "Use the tool.\nSee the appendix.\nThen continue.\n" in files["bundles/go/full.md"].decode()
+    assert "Use the tool Then continue.\n" in files["bundles/go/minimal.md"].decode()
+    assert "Use the tool\nSee the appendix.\nThen continue.\n" in files["bundles/go/full.md"].decode()
     assert check_fidelity(root, files) == []
-    files["bundles/go/minimal.md"] = files["bundles/go/minimal.md"].replace(b"tool.Then", b"tool.Than")
-    assert any("Than continue" in p for p in check_fidelity(root, files))
+    changed = dict(files, **{"bundles/go/minimal.md": files["bundles/go/minimal.md"].replace(b"l Then", b"l Than")})
+    assert any("Than continue" in p for p in check_fidelity(root, changed))
+    lost = dict(files, **{"bundles/go/full.md": files["bundles/go/full.md"].replace(b"tool\nSee", b"tool See")})
+    assert any("Use the tool See the appendix." in p for p in check_fidelity(root, lost))
