@@ -79,9 +79,10 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
     cache = BuildCache(options.cache) if options.cache else None
     counter = TokenCounter(lambda: resolve_encoding(config.encoding, config.encoding_sha256, config.root, span),
                            cache.counts(identity) if cache else {})
-    framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
-    entries, entry_notices = find_entries(framework)
-    renderings = render_all(framework, entries, counter, passes)
+    with counter.abandoned_on_error():  # a failed build leaves no tokenizer running behind it
+        framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
+        entries, entry_notices = find_entries(framework)
+        renderings = render_all(framework, entries, counter, passes)
     # The memo served parsing and rendering; what it holds now is no one else's (a text split later is split again).
     split_blocks.cache_clear()
     selections = _chosen(framework, select_bundles(framework, renderings, entries), options)
