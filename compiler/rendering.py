@@ -110,7 +110,7 @@ class _Draft:
             elif index == len(self.stages) - 1:
                 counts.append((name, counter.count_units([b for piece in self.pieces for b in piece.blocks])))
             else:
-                counts.append((name, counter.count_units([*([self.head] if self.head else []), *_own_blocks(text)])))
+                counts.append((name, counter.count_units([self.head, *_own_blocks(text)])))  # "" counts as nothing
         return RenderedDoc(self.path, self.pieces, tuple(counts))
 
 

@@ -158,7 +158,8 @@ PRIME_BATCH_CHARS = 1 << 20
 
 
 def _batches(documents: list[list[str]], batch_chars: int) -> Iterator[list[str]]:
-    """The documents' units, in order, in runs of whole documents of at least ``batch_chars`` (but the last)."""
+    """The documents' units, in order, in batches of whole documents of at least ``batch_chars`` characters
+    (but the last)."""
     batch: list[str] = []
     size = 0
     for units in documents:
@@ -199,6 +200,7 @@ class TokenCounter:
 
     ``known`` holds counts from earlier builds (the cache), by a digest of the text: a text found
     there is not tokenized again, and the encoding itself is loaded only when something is not.
+    :meth:`prime` works in a thread of its own; every other method waits for it (:meth:`settle`).
     """
 
     loader: Callable[[], OfflineEncoding]
