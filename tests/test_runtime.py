@@ -111,6 +111,24 @@ def test_runtime_import_leaves_heavy_modules_out():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_first_context_loads_no_openssl(folder):
+    """What a context reads is hashed by the interpreter's own SHA-256: loading OpenSSL would cost more."""
+    code = ("import sys; from tokeffc.runtime import Release; "
+            f"Release.open({str(folder)!r}).context('task', tier='minimal'); print('_hashlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("size", [0, 100, (1 << 20) - 1, 1 << 20, 3 << 20])
+def test_the_runtime_hashes_as_hashlib_does(size):
+    import hashlib
+
+    from tokeffc import runtime
+
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    assert runtime._sha256(data) == hashlib.sha256(data).hexdigest()
+
+
 # --- folder mode refuses ------------------------------------------------------------------------------------
 
 
