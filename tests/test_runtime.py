@@ -120,11 +120,14 @@ def test_a_first_context_loads_no_openssl(folder):
 
 
 @pytest.mark.parametrize("size", [0, 100, (1 << 20) - 1, 1 << 20, 3 << 20])
-def test_the_runtime_hashes_as_hashlib_does(size):
+@pytest.mark.parametrize("hashed_before", [0, (1 << 20) - 50, 1 << 20])
+def test_the_runtime_hashes_as_hashlib_does(size, hashed_before, monkeypatch):
+    """Whichever SHA-256 hashes it (the built-in until a MiB is hashed, then OpenSSL's), the digest is one."""
     import hashlib
 
     from tokeffc import runtime
 
+    monkeypatch.setattr(runtime, "_builtin_hashed", hashed_before)
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     assert runtime._sha256(data) == hashlib.sha256(data).hexdigest()
 
