@@ -2,7 +2,9 @@
 
 One fresh process under ``-X importtime`` (what each package costs to import), one under cProfile
 (cold: fresh output and empty cache). Profiling slows pure-Python code more than C code, so read
-the shares, not the seconds; bench.py gives the real wall times.
+the shares, not the seconds; bench.py gives the real wall times. cProfile sees the main thread only:
+the sources' tokenization runs in a thread beside it (``TokenCounter.prime``), and a main-thread
+function's time includes any wait for the interpreter lock that thread holds.
 
     python benchmarks/profile_build.py [1x|8x|bmad|market] [--top 20]
 """
@@ -27,13 +29,13 @@ STAGES = (
     ("config", "config.py", "load_config"),
     ("encoding load", "tokens.py", "resolve_encoding"),
     ("reading sources", "sources.py", "discover_sources"),
-    ("tokenizing sources (prime)", "tokens.py", "prime"),
+    ("waiting for the thread that tokenizes the sources", "tokens.py", "settle"),
     ("parsing + graph", "pipeline.py", "load_framework"),
     ("selection", "selection.py", "select_bundles"),
     ("assembly (rendering, passes, counting)", "assemble.py", "bundle"),
     ("budgets", "budgets.py", "check_budgets"),
     ("emit (manifest, index templates)", "emit.py", "emit_release"),
-    ("writing the release and .tokb", "pack.py", "write_release"),
+    ("writing the release and .tokb", "publish.py", "write_release"),
     ("printing the table", "cli.py", "_show"),
 )
 
