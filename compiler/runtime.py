@@ -31,6 +31,7 @@ its hashes too, and only a pinned id catches that.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -396,6 +397,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@functools.cache  # found once per process
 def _builtin_sha256() -> Callable[[bytes], Any]:
     import importlib
 

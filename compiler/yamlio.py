@@ -290,6 +290,7 @@ class _PyLoader(_BoundedComposer, yaml.reader.Reader, yaml.scanner.Scanner, yaml
 
 
 _Loader: type = _PyLoader
+_NativeLoader: type | None = None
 if _PARSER is not None:
     class _CLoader(_BoundedComposer, _PARSER, Resolver):
         def __init__(self, text: str, bounds: _Bounds):
@@ -298,21 +299,18 @@ if _PARSER is not None:
             Resolver.__init__(self)
             self.bounds = bounds
 
-    _Loader = _CLoader
-
-_NativeLoader: type | None = None
-if _PARSER is not None:
     class _NativeLoaderClass(_PARSER, Resolver):  # libyaml composes; PyYAML's resolver tags the scalars
         def __init__(self, text: str):
             _PARSER.__init__(self, text)
             Resolver.__init__(self)
 
-    _NativeLoader = _NativeLoaderClass
+    _Loader, _NativeLoader = _CLoader, _NativeLoaderClass
 
 
 def _compose_natively(text: str, limits: YamlLimits) -> tuple[Node | None] | None:
     """The text composed by libyaml's own composer (several times faster), if it composes and is within
-    ``limits``; else ``None``, and the bounded composer reads it again to find the error and its line.
+    ``limits``, as a one-tuple (an empty text composes to ``None``); else ``None``, and the bounded
+    composer reads it again to find the error and its line.
 
     It composes without limits, so only texts too short to compose into more than about ``max_values``
     nodes are given to it: a node takes at least half a character (``{a,b}``: a key and its empty value
