@@ -81,7 +81,7 @@ def _declared_commands(doc: Document) -> Iterator[tuple[str, str, int]]:
     for fence_line, inside in yaml_fences(doc.body, Span(doc.path, doc.head.count("\n") + 1)):
         if "commands:" not in inside:
             continue
-        parsed = try_read_yaml(inside, doc.path, fence_line + 1)
+        parsed = try_read_yaml(inside, "", first_line=0)  # as references.py reads it: one read serves both
         if parsed is not None and isinstance(parsed.data, dict):
             yield from _command_items(parsed.data.get("commands"), fence_line)
 

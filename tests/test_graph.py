@@ -114,3 +114,21 @@ def test_every_reference_to_nothing_is_reported_in_one_run(mini):
     with pytest.raises(Problems) as caught:
         framework(root)
     assert [line.split(": ")[0] for line in caught.value.lines()] == ["commands/a.md:1", "commands/b.md:2"]
+
+
+
+def test_an_agents_fenced_yaml_is_read_once_for_its_dependencies_and_its_commands(mini, monkeypatch):
+    from tokeffc import yamlio
+    from tokeffc.entries import find_entries
+
+    block = ("agent:\n  name: Pat\ncommands:\n  - draft: write it with draft-task\n"
+             "dependencies:\n  tasks:\n    - draft-task.md\n")
+    config = "name: mini\nversion: 1.0.0\ncore: [CORE.md]\ncommands: ['agents/*.md']\nsearch_paths: [.]\n" \
+             "agent_commands: true\n"
+    root = mini({"agents/pat.md": f"# Pat\n\n```yaml\n{block}```\n", "tasks/draft-task.md": "Draft.\n"}, config=config)
+    real, reads = yamlio.read_yaml, []
+    monkeypatch.setattr(yamlio, "read_yaml", lambda text, *a, **k: reads.append(text) or real(text, *a, **k))
+    yamlio.try_read_yaml.cache_clear()
+    entries, _ = find_entries(framework(root))
+    assert "pat/draft" in {e.id for e in entries}
+    assert reads == [block.rstrip("\n")]  # the fence's text, read by references.py; entries.py reuses it
