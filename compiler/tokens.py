@@ -2,9 +2,10 @@
 
 Counts are exact and cheap: tiktoken's pre-tokenizer always breaks right after a
 newline that is followed by a character other than whitespace and ``/`` (o200k's
-pattern lets punctuation take ``\n/`` along), so text cut at such places can be
-counted piece by piece and summed (``shared/notes`` explains). Each distinct piece
-is tokenized once per build.
+pattern lets punctuation take ``\n/`` along), or by spaces and tabs and then a
+character other than whitespace (an indented line), so text cut at such places can
+be counted piece by piece and summed (``shared/notes`` explains, and
+:func:`boundary_is_safe` says why). Each distinct piece is tokenized once per build.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def runs(units: list[str] | tuple[str, ...]) -> list[str]:
     for unit in units:
         if not unit:
             continue
-        if run and (run[-1] != "\n" or unit[0].isspace() or unit[0] == "/"):  # not boundary_is_safe, inlined
+        if run and (run[-1] != "\n" or (unit[0].isspace() or unit[0] == "/") and not _indented(unit)):  # not safe
             run += unit
             continue
         if run:
@@ -149,9 +150,24 @@ def runs(units: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def boundary_is_safe(left: str, right: str) -> bool:
-    """True when no pre-token crosses from ``left`` into ``right``: left ends in a newline, right starts with
-    neither whitespace nor ``/`` (o200k's ``[^\\s\\p{L}\\p{N}]+[\\r\\n/]*`` reads ``}\\n/`` as one piece)."""
-    return left.endswith("\n") and bool(right) and not right[0].isspace() and right[0] != "/"
+    """True when no pre-token crosses from ``left`` into ``right``: left ends in a newline, and right starts
+    with neither whitespace nor ``/`` (o200k's ``[^\\s\\p{L}\\p{N}]+[\\r\\n/]*`` reads ``}\\n/`` as one piece),
+    or is an indented line (:func:`_indented`).
+
+    Why an indented line is safe, in both patterns: no letter, digit or quote piece holds a newline, and a
+    punctuation piece takes newlines (and ``/``) only while they follow, so none runs past the newline into
+    a space. A piece of whitespace that reaches the newline is read by ``\\s*[\\r\\n]`` (o200k: ``[\\r\\n]+``),
+    which ends at the last newline of the run: the one that ends left, as right holds none before its first
+    visible character. Left alone, cl100k's ``\\s++$`` reads that same run; right alone is read as it is
+    after the cut, since neither pattern looks back.
+    """
+    return left.endswith("\n") and bool(right) and (not (right[0].isspace() or right[0] == "/") or _indented(right))
+
+
+def _indented(text: str) -> bool:
+    """Spaces or tabs, then a character other than whitespace: an indented line, not a blank one."""
+    rest = text.lstrip(" \t")
+    return len(rest) < len(text) and bool(rest) and not rest[0].isspace()
 
 
 PRIME_BATCH_CHARS = 1 << 20

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tokeffc.errors import TokeffcError
 from tokeffc.markdown import split_blocks
-from tokeffc.tokens import TokenCounter, _offline_cl100k_bytes, resolve_encoding
+from tokeffc.tokens import TokenCounter, _offline_cl100k_bytes, boundary_is_safe, resolve_encoding
 
 
 def test_cl100k_resolves_offline_and_matches_tiktoken(encoding):
@@ -132,6 +132,65 @@ def test_a_slash_after_a_newline_is_not_a_safe_cut_for_o200k(tmp_path):
     primed = TokenCounter.of(encoding)
     primed.prime([["x\n", *units], units])
     assert primed.count_units(units) == expected
+
+
+# Texts made of what pre-tokenizers treat specially around a line break: kinds of whitespace, ``/`` (o200k's
+# punctuation takes ``\n/``), punctuation, a quote (contractions), letters of both cases, digits.
+_PIECES = ["\n", "\r\n", " ", "  ", "\t", "\u00a0", "\u2003", "/", "}", ".", "-", "'", "s", "Word", "x", "7", "\u00e9"]
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=10).map("".join)
+_LINE_START = st.one_of(
+    st.sampled_from(["/", "}", "x", "Word", "7", "'", "-", "\u00e9"]),  # a character other than whitespace
+    st.tuples(st.sampled_from([" ", "  ", "\t", " \t", "    "]), st.sampled_from(["/", "}", "x", "7", "'", "-"]))
+    .map("".join),  # an indented line
+)
+
+
+def toy_pairs_o200k(tmp_path):
+    """An o200k-named file whose vocabulary merges every pair of the bytes above: a piece that crossed a cut
+    would show as a merge across it."""
+    import base64
+
+    alphabet = sorted({b for piece in _PIECES for b in piece.encode()})
+    tokens = [bytes([b]) for b in range(256)] + [bytes([a, b]) for a in alphabet for b in alphabet]
+    data = b"".join(base64.b64encode(t) + b" %d\n" % rank for rank, t in enumerate(tokens))
+    (tmp_path / "o200k_base.tiktoken").write_bytes(data)
+    return resolve_encoding("o200k_base.tiktoken", hashlib.sha256(data).hexdigest(), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def pair_o200k(tmp_path_factory):
+    return toy_pairs_o200k(tmp_path_factory.mktemp("o200k"))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_TEXT, st.one_of(st.tuples(_LINE_START, _TEXT).map("".join), _TEXT))
+def test_text_cut_where_boundary_is_safe_says_tokenizes_as_its_two_sides(pair_o200k, before, right):
+    """Wherever boundary_is_safe allows a cut, the two sides' tokens are the whole's, in both patterns."""
+    left = before + "\n"
+    if boundary_is_safe(left, right):
+        for encoding in (REFERENCE_ENCODING, pair_o200k):
+            assert encoding.encode_ordinary(left) + encoding.encode_ordinary(right) == \
+                encoding.encode_ordinary(left + right), (encoding.name, left, right)
+
+
+@given(_TEXT, _LINE_START, _TEXT)
+def test_a_line_that_starts_visibly_or_indented_is_a_safe_cut(before, start, after):
+    """After a newline: a line that starts with a character other than whitespace and ``/``, or with spaces
+    and tabs and then a character other than whitespace (``/`` too)."""
+    assert boundary_is_safe(before + "\n", start + after) == (start != "/")
+
+
+@pytest.mark.parametrize("right", ["  \nx", "\t\n", "\n  x", "  \n  x"])
+def test_a_blank_line_after_a_newline_is_not_a_safe_cut(right):
+    """Spaces that end their line join the newline before them into one piece: the sides would miscount."""
+    assert not boundary_is_safe("a\n", right)
+    whole = REFERENCE_ENCODING.encode_ordinary("a\n" + right)
+    assert REFERENCE_ENCODING.encode_ordinary("a\n") + REFERENCE_ENCODING.encode_ordinary(right) != whole
+
+
+@pytest.mark.parametrize("right", [" ", "   ", " \u00a0x", "\r\nx", "\u2003x"])
+def test_other_whitespace_after_a_newline_is_not_taken_for_an_indented_line(right):
+    assert not boundary_is_safe("a\n", right)
 
 
 def test_abandoned_priming_stops_at_its_next_batch(encoding):
