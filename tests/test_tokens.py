@@ -40,17 +40,23 @@ def test_user_named_encoding_file_is_checked_by_hash(tmp_path):
 
 
 def test_the_pinned_cl100k_file_loads_as_the_general_reader_reads_it(encoding):
-    """The shortcut for the file whose sha256 is pinned (ranks 0, 1, 2, ... in order) gives what parsing every
-    rank gives: the same ranks, and each token's length in bytes."""
+    """The shortcut for the file whose sha256 is pinned (ranks 0, 1, 2, ... in order) gives the ranks that
+    parsing every rank gives."""
     import binascii
 
     fields = _offline_cl100k_bytes(None).split()
     parsed = dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
     assert encoding._mergeable_ranks == parsed
-    lengths = [0] * len(parsed)
-    for token, rank in parsed.items():
-        lengths[rank] = len(token)
-    assert encoding.token_lengths == lengths
+
+
+def test_an_encoding_file_that_gives_a_special_tokens_id_to_a_token_is_refused(tmp_path):
+    """Priming parts texts with a special token: an id both a token and a special token have would miscount."""
+    import base64
+
+    data = b"".join(base64.b64encode(bytes([b])) + b" %d\n" % (199999 if b == 0 else b) for b in range(256))
+    (tmp_path / "o200k_base.tiktoken").write_bytes(data)
+    with pytest.raises(TokeffcError, match="a rank a special token has"):
+        resolve_encoding("o200k_base.tiktoken", hashlib.sha256(data).hexdigest(), tmp_path)
 
 
 def corpus_blocks():
@@ -70,7 +76,7 @@ def test_count_units_equals_the_count_of_the_joined_text(encoding, blocks, extra
     assert counter.count_units(units) == len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
 
 
-PRIME_UNITS = BLOCKS + ["  indented\n", "\n", "no newline"]
+PRIME_UNITS = BLOCKS + ["  indented\n", "\n", "no newline", "Ends a text: <|endoftext|>\n", "<|endoftext|>"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,6 +91,16 @@ def test_primed_counts_equal_counts_of_each_unit_alone(encoding, documents, batc
         assert count == len(REFERENCE_ENCODING.encode_ordinary(unit)), unit
     for units in documents:
         assert primed.count_units(units) == len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
+
+
+def test_priming_counts_a_special_tokens_string_as_ordinary_text(encoding):
+    """Priming parts texts with <|endoftext|>; a text that holds that string is still counted as text."""
+    units = ["# Title\n", "Stop at <|endoftext|> here.\n", "<|endoftext|>", "Then <|endoftext|>\n", "Done.\n"]
+    primed = TokenCounter.of(encoding)
+    primed.prime([units, ["Done.\n", "Again.\n"]], batch_chars=1)
+    assert primed.count_units(units) == len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
+    for unit in units:
+        assert primed.count(unit) == len(REFERENCE_ENCODING.encode_ordinary(unit))
 
 
 def test_priming_runs_beside_the_caller(encoding):
