@@ -2,9 +2,10 @@
 
 One fresh process under ``-X importtime`` (what each package costs to import), one under cProfile
 (cold: fresh output and empty cache). Profiling slows pure-Python code more than C code, so read
-the shares, not the seconds; bench.py gives the real wall times. cProfile sees the main thread only:
-the sources' tokenization runs in a thread beside it (``TokenCounter.prime``), and a main-thread
-function's time includes any wait for the interpreter lock that thread holds.
+the shares, not the seconds; bench.py gives the real wall times. cProfile sees the build's own
+process and main thread only: the sources' tokenization runs in a helper process beside it
+(``TokenCounter.prime``; a thread where it cannot fork, and then a main-thread function's time
+includes any wait for the interpreter lock that thread holds).
 
     python benchmarks/profile_build.py [1x|8x|bmad|market] [--top 20]
 """
@@ -29,7 +30,7 @@ STAGES = (
     ("config", "config.py", "load_config"),
     ("encoding load", "tokens.py", "resolve_encoding"),
     ("reading sources", "sources.py", "discover_sources"),
-    ("waiting for the thread that tokenizes the sources", "tokens.py", "settle"),
+    ("waiting for the helper that tokenizes the sources", "tokens.py", "settle"),
     ("parsing + graph", "pipeline.py", "load_framework"),
     ("selection", "selection.py", "select_bundles"),
     ("assembly (rendering, passes, counting)", "assemble.py", "bundle"),

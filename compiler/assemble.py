@@ -345,24 +345,25 @@ class _Writer:
     def structure(self, text: str) -> None:
         self.units.append(text)
 
-    def _share(self, path: DocPath, kept: list[str]) -> DocShare:
-        rendered = self.a.renderings.get(self.a.framework, path, self.tier, self.entry)
-        everything = sum(len(p.blocks) for p in rendered.pieces)
-        emitted = rendered.tokens if len(kept) == everything else self.a.counter.count_units(kept)
-        return DocShare(path, self.a.framework.documents[path].id, rendered.stages, emitted)
-
     def finish(self) -> Text:
-        counter = self.a.counter
-        docs = tuple(self._share(path, blocks) for path, blocks in self.kept.items())
+        """The text, with every count it needs from one :meth:`TokenCounter.count_each`."""
         bounds = [0, *self.marks, len(self.units)] if self.marks else []
-        segments = tuple((part, "".join(self.units[start:end]), counter.count_units(self.units[start:end]))
-                         for part, start, end in zip(SEGMENT_PARTS, bounds, bounds[1:]))
+        parts = [(part, self.units[start:end]) for part, start, end in zip(SEGMENT_PARTS, bounds, bounds[1:])]
+        texts = ["".join(units) for _, units in parts]
+        shown = [t for t in texts if t]
         # Where no pre-token crosses a mark, the whole is the sum of its segments: counted once, not twice.
-        texts = [t for _, t, _ in segments if t]
-        split_safely = bool(segments) and all(boundary_is_safe(left, right) for left, right in zip(texts, texts[1:]))
-        total = sum(n for _, _, n in segments) if split_safely else counter.count_units(self.units)
-        text = "".join(self.units)
-        data = text.encode("utf-8")
+        split_safely = bool(parts) and all(boundary_is_safe(left, right) for left, right in zip(shown, shown[1:]))
+        rendered = {path: self.a.renderings.get(self.a.framework, path, self.tier, self.entry) for path in self.kept}
+        partly = [path for path, kept in self.kept.items()  # a document some of whose blocks were left out
+                  if len(kept) != sum(len(piece.blocks) for piece in rendered[path].pieces)]
+        counts = iter(self.a.counter.count_each([units for _, units in parts] + [self.kept[p] for p in partly]
+                                                + ([] if split_safely else [self.units])))
+        segments = [(part, text, next(counts)) for (part, _), text in zip(parts, texts)]
+        emitted = {path: next(counts) for path in partly}
+        total = sum(n for _, _, n in segments) if split_safely else next(counts)
+        docs = tuple(DocShare(path, self.a.framework.documents[path].id, r.stages, emitted.get(path, r.tokens))
+                     for path, r in rendered.items())
+        data = "".join(self.units).encode("utf-8")
         return Text(data, total, docs, total - sum(d.emitted for d in docs), hashlib.sha256(data).hexdigest(),
                     tuple((part, len(t.encode("utf-8")), tokens) for part, t, tokens in segments))
 

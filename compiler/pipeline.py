@@ -78,7 +78,7 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
     identity = encoding_identity(config.encoding, config.encoding_sha256, span)
     cache = BuildCache(options.cache) if options.cache else None
     counter = TokenCounter(lambda: resolve_encoding(config.encoding, config.encoding_sha256, config.root, span),
-                           cache.counts(identity) if cache else {})
+                           cache.counts(identity) if cache else {}, forks=True)
     with counter.abandoned_on_error():  # a failed build leaves no tokenizer running behind it
         framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
         entries, entry_notices = find_entries(framework)

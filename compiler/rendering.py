@@ -85,11 +85,14 @@ def render_all(framework: Framework, entries: tuple[Entry, ...], counter: TokenC
             names = [e.id for e in entries] if "command" in doc.template.variables else [DocId("")]
             for name in names:
                 drafts[(path, tier, name)] = renderer.render(doc, tier, name)
-    written = {path: counter.count_units(source_units(path, doc.text)) for path, doc in framework.documents.items()}
-    counted: dict[int, RenderedDoc] = {}  # by draft: tiers that rendered a document alike share one result
-    for draft in drafts.values():
-        if id(draft) not in counted:
-            counted[id(draft)] = draft.counted(counter)
+    unique = {id(draft): draft for draft in drafts.values()}  # tiers that rendered a document alike share one
+    to_count = {key: draft.to_count() for key, draft in unique.items()}
+    sources = [source_units(path, doc.text) for path, doc in framework.documents.items()]
+    stages = [units for wanted in to_count.values() for units in wanted if units is not None]
+    totals = iter(counter.count_each(sources + stages))  # one request for every text not known yet
+    written = {path: next(totals) for path in framework.documents}
+    counted = {key: draft.counted([None if units is None else next(totals) for units in to_count[key]])
+               for key, draft in unique.items()}
     return Renderings({key: counted[id(draft)] for key, draft in drafts.items()}, written)
 
 
@@ -102,15 +105,23 @@ class _Draft:
     pieces: tuple[Piece, ...]
     head: str  # front matter kept as text, or ""
 
-    def counted(self, counter: TokenCounter) -> RenderedDoc:
-        counts: list[tuple[str, int]] = []
-        for index, (name, text) in enumerate(self.stages):
-            if index and text == self.stages[index - 1][1]:  # the pass changed nothing: the count stands
-                counts.append((name, counts[-1][1]))
+    def to_count(self) -> list[list[str] | None]:
+        """For each stage, the units of its text as counted; None where the pass changed nothing."""
+        wanted: list[list[str] | None] = []
+        for index, (_, text) in enumerate(self.stages):
+            if index and text == self.stages[index - 1][1]:
+                wanted.append(None)
             elif index == len(self.stages) - 1:
-                counts.append((name, counter.count_units([b for piece in self.pieces for b in piece.blocks])))
+                wanted.append([b for piece in self.pieces for b in piece.blocks])
             else:
-                counts.append((name, counter.count_units([self.head, *_own_blocks(text)])))  # "" counts as nothing
+                wanted.append([self.head, *_own_blocks(text)])  # "" counts as nothing
+        return wanted
+
+    def counted(self, totals: list[int | None]) -> RenderedDoc:
+        """The document with each stage's count (``totals`` as :meth:`to_count` asked: None, the count stands)."""
+        counts: list[tuple[str, int]] = []
+        for (name, _), total in zip(self.stages, totals):
+            counts.append((name, counts[-1][1] if total is None else total))
         return RenderedDoc(self.path, self.pieces, tuple(counts))
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import tiktoken
 
 from .errors import Span, TokeffcError
+from .forked import Forked, Gone, can_fork
 
 # The regular expressions and special tokens of the encodings tokeffc knows by name.
 # A user-named .tiktoken file takes the pattern of the encoding its file is named after.
@@ -212,15 +213,19 @@ class TokenCounter:
 
     ``known`` holds counts from earlier builds (the cache), by a digest of the text: a text found
     there is not tokenized again, and the encoding itself is loaded only when something is not.
-    :meth:`prime` works in a thread of its own; every other method waits for it (:meth:`settle`).
+    :meth:`prime` works beside the caller; every other method waits for it (:meth:`settle`).
     """
 
     loader: Callable[[], OfflineEncoding]
     known: dict[bytes, int] = field(default_factory=dict)
     fresh: dict[bytes, int] = field(default_factory=dict)  # counted in this build, for the cache
+    forks: bool = False  # whether prime may fork a helper process (a build does; see prime)
     _cache: dict[str, int] = field(default_factory=dict)
     _encoding: OfflineEncoding | None = None
     _priming: _Priming | None = None  # the tokenization of whole documents, running beside the caller
+    _helper: Forked | None = None  # or a child process doing it, which then counts what the counter asks
+    _primed_by_helper: list[list[str]] | None = None  # the documents whose runs the helper is counting
+    _helper_loaded: bool = False  # whether the helper loaded the encoding
 
     @classmethod
     def of(cls, encoding: OfflineEncoding) -> TokenCounter:
@@ -238,8 +243,9 @@ class TokenCounter:
 
     @property
     def loaded(self) -> bool:
+        """Whether this build loaded the encoding (here, or in its helper process)."""
         self.settle()
-        return self._encoding is not None
+        return self._encoding is not None or self._helper_loaded
 
     def counts(self) -> dict[bytes, int] | None:
         """Every count known once the build is done (for the cache), or ``None`` if it counted nothing new."""
@@ -253,24 +259,88 @@ class TokenCounter:
             key = _digest(text)
             cached = self.known.get(key)
             if cached is None:
-                # Special-token strings inside a prompt are ordinary text to the model's loader.
-                cached = self.fresh[key] = len(self._load().encode_ordinary(text))
+                cached = self.fresh[key] = self._tokens_in(text)
             self._cache[text] = cached
         return cached
+
+    def _tokens_in(self, text: str) -> int:
+        if self._helper is not None:
+            try:
+                (count,), self._helper_loaded = self._helper.ask([text])
+                return count
+            except Gone:
+                self._helper = None
+        # Special-token strings inside a prompt are ordinary text to the model's loader.
+        return len(self._load().encode_ordinary(text))
+
+    def count_each(self, texts: list[list[str]]) -> list[int]:
+        """:meth:`count_units` of each list of units, the runs no count is known for tokenized together."""
+        self.settle()
+        split = [runs(units) for units in texts]
+        self._count_new([run for found in split for run in found])
+        cache = self._cache
+        return [sum([cache[run] for run in found]) for found in split]
+
+    def _count_new(self, texts: list[str]) -> None:
+        """Count, together, those of ``texts`` whose counts are not known yet."""
+        new = [text for text in dict.fromkeys(texts) if text not in self._cache]
+        if self.known:
+            new = [text for text in new if not self._take_known(text)]
+        if new and self._helper is not None:
+            try:
+                counts, self._helper_loaded = self._helper.ask(new)
+                self._cache.update(zip(new, counts))
+                self.fresh.update(zip(map(_digest, new), counts))
+                return
+            except Gone:
+                self._helper = None
+        if new:
+            self._count_apart(new)
+            for text in new:
+                self.count(text)  # what _count_apart left: a text that holds APART's string
+
+    def _take_known(self, text: str) -> bool:
+        count = self.known.get(_digest(text))
+        if count is not None:
+            self._cache[text] = count
+        return count is not None
 
     def prime(self, documents: list[list[str]], batch_chars: int = PRIME_BATCH_CHARS) -> None:
         """Count the runs of many documents (what :meth:`count_units` looks up, see :func:`runs`), each as
         tiktoken counts it alone, from few encodings (:meth:`_count_apart`). A document whose runs the
         cache already knows is not tokenized at all.
 
-        The work runs in a thread beside the caller, which goes on parsing: tiktoken lets go of the
-        interpreter while it encodes, so the two overlap on a second core. Every other method waits
-        for it first (:meth:`settle`), and raises what it raised. Documents are encoded joined in batches
-        of about ``batch_chars``: a thread that takes the interpreter back once per batch, not once per
-        file, is not kept waiting for it.
+        The work runs beside the caller, which goes on parsing; every other method waits for it first
+        (:meth:`settle`). With ``forks`` and where forking is safe (:func:`forked.can_fork`), a helper
+        process does it: loading the encoding and tokenizing then never hold the caller's interpreter
+        lock, and the helper goes on to count, a batch per request, what the caller finds no count for
+        (:meth:`count_each`). If it fails in any way, the caller counts here instead, and so raises what
+        loading the encoding raises. Otherwise a thread does it (tiktoken lets go of the interpreter while
+        it encodes) and the next method raises what it raised. Documents are encoded joined in batches of
+        about ``batch_chars``: a thread that takes the interpreter back once per batch, not once per file,
+        is not kept waiting for it.
         """
         self.settle()
+        if self.forks and can_fork():
+            try:
+                self._helper = Forked(lambda: self._primed_in_helper(documents, batch_chars), self._counts_in_helper)
+                self._primed_by_helper = documents
+                return
+            except OSError:  # no process to spare: a thread does it
+                pass
         self._priming = _Priming(lambda stopping: self._prime(documents, batch_chars, stopping))
+
+    def _primed_in_helper(self, documents: list[list[str]], batch_chars: int) -> tuple[list[int], dict, bool]:
+        """In the helper: the count of every run of the documents, in order, what it tokenized (for the
+        cache), and whether it loaded the encoding."""
+        self._helper = None  # the helper's own copy of the counter counts by itself
+        self._prime(documents, batch_chars, threading.Event())
+        counts = [self.count(run) for units in documents for run in runs(units)]
+        return counts, self.fresh, self._encoding is not None
+
+    def _counts_in_helper(self, texts: list[str]) -> tuple[list[int], bool]:
+        self._count_apart(texts)
+        return [self.count(text) for text in texts], self._encoding is not None
 
     def _prime(self, documents: list[list[str]], batch_chars: int, stopping: threading.Event) -> None:
         pending = [runs(units) for units in documents]  # what count_units will look up: runs, not units
@@ -284,6 +354,16 @@ class TokenCounter:
         if self._priming is not None:
             self._priming.wait()  # interrupted (Ctrl-C), it is still watched: the next call waits again
             self._priming = None
+        if self._primed_by_helper is not None:
+            documents, self._primed_by_helper = self._primed_by_helper, None
+            try:
+                counts, fresh, self._helper_loaded = self._helper.first()  # type: ignore[union-attr]
+            except Gone:  # the helper is gone: whatever went wrong, counting here finds it
+                self._helper = None
+                self._prime(documents, PRIME_BATCH_CHARS, threading.Event())
+                return
+            self._cache.update(zip((run for units in documents for run in runs(units)), counts))
+            self.fresh.update(fresh)
 
     @contextmanager
     def abandoned_on_error(self) -> Iterator[TokenCounter]:
@@ -295,11 +375,14 @@ class TokenCounter:
             raise
 
     def abandon(self) -> None:
-        """Let priming stop at its next batch, unwaited: the build it served has failed, and the counter is
-        not used again."""
+        """Let priming stop at its next batch, unwaited (a helper process is stopped at once): the build it
+        served has failed, and the counter is not used again."""
         if self._priming is not None:
             self._priming.stopping.set()
             self._priming = None
+        if self._helper is not None:
+            self._helper.end()
+            self._helper = self._primed_by_helper = None
 
     def _known_texts(self, texts: list[str]) -> bool:
         """Whether the cache knows every one of these texts' counts (and take them)."""

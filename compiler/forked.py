@@ -1,0 +1,133 @@
+"""Work done by a forked child process beside the caller, over two pipes: what a second core can do
+without sharing the caller's interpreter lock.
+
+The child runs ``start()`` at once and sends back its result, then answers ``answer(request)`` for each
+request, until the caller ends it (or exits: the child reads the end of its pipe and leaves). Messages
+are marshalled (plain data: lists, dicts, str, bytes, int), each after its length. The child never
+writes to the caller's terminal, never runs the caller's exit handlers (it leaves by ``os._exit``), and
+dies of Ctrl-C at once. Anything that goes wrong on its side, or with the pipes, is :class:`Gone` to the
+caller, who then does the work itself.
+
+Forking is offered only where it is safe: on Linux, from a process that runs no other thread.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import signal
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+_LENGTH = 8  # bytes of the length before each message
+
+
+class Gone(Exception):
+    """The child has ended, or a message was lost: the caller does the work itself."""
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+
+
+class Forked:
+    """A child process that runs ``start`` and then answers requests (see the module's docstring)."""
+
+    def __init__(self, start: Callable[[], Any], answer: Callable[[Any], Any]):
+        requests_read, requests_write = os.pipe()
+        replies_read, replies_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: it never returns from here
+            _child(start, answer, requests_read, replies_write, (requests_write, replies_read))
+        os.close(requests_read)
+        os.close(replies_write)
+        self.pid, self._requests, self._replies = pid, requests_write, replies_read
+        self._end = weakref.finalize(self, _end_child, pid, requests_write, replies_read)
+
+    def first(self) -> Any:
+        """What ``start()`` returned (waits for it)."""
+        return self._receive()
+
+    def ask(self, request: Any) -> Any:
+        """What ``answer(request)`` returns, in the child."""
+        try:
+            _send(self._requests, request)
+        except OSError:
+            self.end()
+            raise Gone from None
+        return self._receive()
+
+    def end(self) -> None:
+        """Stop the child now, whatever it is doing, and reap it."""
+        self._end()
+
+    def _receive(self) -> Any:
+        try:
+            return _receive(self._replies)
+        except (OSError, EOFError, ValueError, TypeError):
+            self.end()
+            raise Gone from None
+
+
+def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int, replies: int,
+           parents: tuple[int, int]) -> None:
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for fd in parents:
+            os.close(fd)
+        quiet = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # never the caller's terminal, and never holding its output open
+            os.dup2(quiet, fd)
+        _send(replies, start())
+        while True:
+            try:
+                request = _receive(requests)
+            except EOFError:  # the caller has ended it, or exited
+                break
+            _send(replies, answer(request))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _end_child(pid: int, requests: int, replies: int) -> None:
+    for fd in (requests, replies):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _send(fd: int, message: Any) -> None:
+    data = marshal.dumps(message)
+    view = memoryview(len(data).to_bytes(_LENGTH, "little") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _receive(fd: int) -> Any:
+    length = int.from_bytes(_read_exactly(fd, _LENGTH), "little")
+    return marshal.loads(_read_exactly(fd, length))
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)

