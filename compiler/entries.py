@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import Notice, Span
@@ -70,7 +71,13 @@ def _declared_resources(framework: Framework, doc: Document) -> dict[DocPath, tu
 
 
 def _names_any(description: str, names: tuple[str, ...]) -> bool:
-    return any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", description) for name in names)
+    return _names_pattern(names).search(description) is not None
+
+
+@lru_cache(maxsize=4096)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of the names, as a word of its own (an alternative that matches but is not one is backtracked)."""
+    return re.compile(r"(?<![\w.-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])")
 
 
 _COMMAND_NAME = re.compile(r"^\*?([A-Za-z0-9][\w-]*)$")

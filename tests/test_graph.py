@@ -2,6 +2,8 @@
 
 import pytest
 from conftest import EXAMPLE, MINI_CONFIG
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tokeffc.config import load_config
 from tokeffc.errors import TokeffcError
@@ -132,3 +134,16 @@ def test_an_agents_fenced_yaml_is_read_once_for_its_dependencies_and_its_command
     entries, _ = find_entries(framework(root))
     assert "pat/draft" in {e.id for e in entries}
     assert reads == [block.rstrip("\n")]  # the fence's text, read by references.py; entries.py reuses it
+
+
+_WORDS = st.text(alphabet="ab.-_ x", max_size=12)
+
+
+@given(_WORDS, st.lists(st.text(alphabet="ab.-_x", min_size=1, max_size=4), min_size=1, max_size=3))
+def test_an_agent_command_names_a_resource_as_one_pattern_does_as_each_name_did(description, names):
+    import re
+
+    from tokeffc.entries import _names_any
+
+    each = any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", description) for name in names)
+    assert _names_any(description, tuple(names)) == each
