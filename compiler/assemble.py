@@ -207,10 +207,7 @@ class Assembler:
         every bundle, so they are cut once per build."""
         found = self._units.get(id(blocks))
         if found is None or found[0] is not blocks:
-            units = []
-            for index in range(len(blocks)):
-                span = _unit_of(blocks, index)
-                units.append((span, dedupe_key(blocks[index:index + span])))
+            units = [(span, dedupe_key(blocks[index:index + span])) for index, span in enumerate(_unit_spans(blocks))]
             found = self._units[id(blocks)] = (blocks, units)
         return found[1]
 
@@ -368,15 +365,21 @@ class _Writer:
                     tuple((part, len(t.encode("utf-8")), tokens) for part, t, tokens in segments))
 
 
-def _unit_of(blocks: tuple[str, ...], index: int) -> int:
-    """How many blocks from ``index`` make one dedupe unit: a whole section from its heading, else one."""
-    level = heading_level(blocks[index])
-    if not level:
-        return 1
-    end = index + 1
-    while end < len(blocks) and not 0 < heading_level(blocks[end]) <= level:
-        end += 1
-    return end - index
+def _unit_spans(blocks: tuple[str, ...]) -> list[int]:
+    """How many blocks from each one make one dedupe unit: a whole section from its heading (up to the next
+    heading of its level or above), else one block."""
+    levels = [heading_level(block) for block in blocks]
+    spans = [1] * len(blocks)
+    open_sections: list[int] = []  # indexes of headings whose section has not ended, levels rising
+    for index, level in enumerate(levels):
+        if level:
+            while open_sections and levels[open_sections[-1]] >= level:
+                ended = open_sections.pop()
+                spans[ended] = index - ended
+            open_sections.append(index)
+    for started in open_sections:
+        spans[started] = len(blocks) - started
+    return spans
 
 
 def _template_environment() -> jinja2.Environment:

@@ -276,9 +276,9 @@ class TokenCounter:
     def count_each(self, texts: list[list[str]]) -> list[int]:
         """:meth:`count_units` of each list of units, the runs no count is known for tokenized together."""
         self.settle()
-        split = [runs(units) for units in texts]
-        self._count_new([run for found in split for run in found])
         cache = self._cache
+        split = [runs(units) for units in texts]
+        self._count_new([run for found in split for run in found if run not in cache])
         return [sum([cache[run] for run in found]) for found in split]
 
     def _count_new(self, texts: list[str]) -> None:

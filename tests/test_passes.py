@@ -149,3 +149,19 @@ def test_normalise_shortcut_agrees_with_the_full_pass(text):
     from tokeffc.passes import normalise_text_fully
 
     assert normalise_text(text) == normalise_text_fully(text)
+
+
+@given(st.lists(st.sampled_from(["# A\n", "## B\n", "### C\n", "text\n\n", "#tag, not a heading\n", "#### D\n"]),
+                max_size=14).map(tuple))
+def test_a_dedupe_unit_is_a_section_up_to_the_next_heading_of_its_level_or_above(blocks):
+    from tokeffc.assemble import _unit_spans
+    from tokeffc.passes import heading_level
+
+    for index, span in enumerate(_unit_spans(blocks)):
+        level = heading_level(blocks[index])
+        if not level:
+            assert span == 1
+            continue
+        end = index + span
+        assert all(not 0 < heading_level(block) <= level for block in blocks[index + 1:end])
+        assert end == len(blocks) or 0 < heading_level(blocks[end]) <= level
