@@ -83,14 +83,16 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
         framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
         entries, entry_notices = find_entries(framework)
         renderings = render_all(framework, entries, counter, passes)
-    # The memo served parsing and rendering; what it holds now is no one else's (a text split later is split again).
-    split_blocks.cache_clear()
-    selections = _chosen(framework, select_bundles(framework, renderings, entries), options)
-    bundles = assemble_bundles(framework, renderings, counter, passes, selections, progress)
-    checks = check_budgets(framework, bundles)
-    notices = (*tree_notices, *framework.warnings, *entry_notices)
-    facts = BuildFacts(passes, measure_baselines(framework, entries, renderings, counter), renderings, notices)
-    release = emit_release(framework, bundles, checks, facts)
+        # The memo served parsing and rendering; what it holds now is no one else's (a text split later is split
+        # again).
+        split_blocks.cache_clear()
+        selections = _chosen(framework, select_bundles(framework, renderings, entries), options)
+        bundles = assemble_bundles(framework, renderings, counter, passes, selections, progress)
+        checks = check_budgets(framework, bundles)
+        notices = (*tree_notices, *framework.warnings, *entry_notices)
+        facts = BuildFacts(passes, measure_baselines(framework, entries, renderings, counter), renderings, notices)
+        release = emit_release(framework, bundles, checks, facts)
+    counter.finish()  # its helper process ends with the build
     counts = counter.counts()
     if cache and counts:
         cache.put_counts(identity, counts)

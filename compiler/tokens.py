@@ -374,6 +374,13 @@ class TokenCounter:
             self.abandon()
             raise
 
+    def finish(self) -> None:
+        """The build is done: its helper process ends (what is asked later is counted here)."""
+        self.settle()
+        if self._helper is not None:
+            self._helper.end()
+            self._helper = None
+
     def abandon(self) -> None:
         """Let priming stop at its next batch, unwaited (a helper process is stopped at once): the build it
         served has failed, and the counter is not used again."""

@@ -109,7 +109,14 @@ def test_a_build_forks_a_helper_and_leaves_no_process_behind(tmp_path, monkeypat
     start = forked.Forked.__init__
     monkeypatch.setattr(forked.Forked, "__init__", lambda self, *a: start(self, *a) or children.append(self.pid))
     result = compile_framework(EXAMPLE)
-    assert len(children) == 1 and alive(children[0])  # it stays for the counter's what-if counts
-    del result
+    assert len(children) == 1 and not alive(children[0])  # it ends with the build
+    assert result.counter.count("Asked after the build.\n") == expected(["Asked after the build.\n"])
+
+
+def test_a_helper_left_running_ends_with_its_counter(encoding):
+    counter = TokenCounter(lambda: encoding, forks=True)
+    counter.prime(DOCUMENTS)
+    pid = counter._helper.pid
+    del counter
     gc.collect()
-    assert not alive(children[0])  # gone with the counter
+    assert not alive(pid)
