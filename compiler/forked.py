@@ -8,11 +8,14 @@ writes to the caller's terminal, never runs the caller's exit handlers (it leave
 dies of Ctrl-C at once. Anything that goes wrong on its side, or with the pipes, is :class:`Gone` to the
 caller, who then does the work itself.
 
-Forking is offered only where it is safe: on Linux, from a process that runs no other thread.
+Forking is offered only where it is safe: on Linux, from a process that runs no other thread (of any
+kind: the kernel's count). The child closes every file the caller had open but its two pipes, so it
+never keeps the caller's files or connections alive.
 """
 
 from __future__ import annotations
 
+import fcntl
 import marshal
 import os
 import signal
@@ -30,58 +33,76 @@ class Gone(Exception):
 
 
 def can_fork() -> bool:
-    return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1  # threads no Python code started count too
+    except OSError:
+        return False
 
 
 class Forked:
     """A child process that runs ``start`` and then answers requests (see the module's docstring)."""
 
     def __init__(self, start: Callable[[], Any], answer: Callable[[Any], Any]):
-        requests_read, requests_write = os.pipe()
-        replies_read, replies_write = os.pipe()
-        pid = os.fork()
+        opened: list[int] = []
+        try:
+            opened += os.pipe()
+            opened += os.pipe()
+            pid = os.fork()
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            raise
+        requests_read, requests_write, replies_read, replies_write = opened
         if pid == 0:  # the child: it never returns from here
-            _child(start, answer, requests_read, replies_write, (requests_write, replies_read))
+            _child(start, answer, requests_read, replies_write)
         os.close(requests_read)
         os.close(replies_write)
         self.pid, self._requests, self._replies = pid, requests_write, replies_read
-        self._end = weakref.finalize(self, _end_child, pid, requests_write, replies_read)
+        # Only the process that forked the child ends it: a copy of this object in another child does not.
+        self._end = weakref.finalize(self, _end_child, os.getpid(), pid, requests_write, replies_read)
 
     def first(self) -> Any:
         """What ``start()`` returned (waits for it)."""
-        return self._receive()
+        return self._exchange(None)
 
     def ask(self, request: Any) -> Any:
         """What ``answer(request)`` returns, in the child."""
-        try:
-            _send(self._requests, request)
-        except OSError:
-            self.end()
-            raise Gone from None
-        return self._receive()
+        return self._exchange((request,))
 
     def end(self) -> None:
-        """Stop the child now, whatever it is doing, and reap it."""
+        """Stop the child now, whatever it is doing, and reap it; it is :class:`Gone` from then on."""
         self._end()
 
-    def _receive(self) -> Any:
+    def _exchange(self, request: tuple[Any] | None) -> Any:
+        """Send a request (if any) and receive the reply. Whatever interrupts the exchange ends the child:
+        a reply left in the pipe would answer the next request."""
+        if not self._end.alive:
+            raise Gone
         try:
+            if request is not None:
+                _send(self._requests, request[0])
             return _receive(self._replies)
         except (OSError, EOFError, ValueError, TypeError):
             self.end()
             raise Gone from None
+        except BaseException:  # Ctrl-C while waiting, say
+            self.end()
+            raise
 
 
-def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int, replies: int,
-           parents: tuple[int, int]) -> None:
+def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int, replies: int) -> None:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        for fd in parents:
-            os.close(fd)
+        requests, replies = (fcntl.fcntl(fd, fcntl.F_DUPFD, 3) for fd in (requests, replies))  # clear of 0-2
         quiet = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # never the caller's terminal, and never holding its output open
             os.dup2(quiet, fd)
+        low, high = sorted((requests, replies))
+        for first, stop in ((3, low), (low + 1, high), (high + 1, os.sysconf("SC_OPEN_MAX"))):
+            os.closerange(first, stop)  # the caller's files, sockets and pipes (and `quiet`)
         _send(replies, start())
         while True:
             try:
@@ -94,7 +115,9 @@ def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int
         os._exit(code)
 
 
-def _end_child(pid: int, requests: int, replies: int) -> None:
+def _end_child(owner: int, pid: int, requests: int, replies: int) -> None:
+    if os.getpid() != owner:
+        return
     for fd in (requests, replies):
         try:
             os.close(fd)

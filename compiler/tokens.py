@@ -224,7 +224,7 @@ class TokenCounter:
     _encoding: OfflineEncoding | None = None
     _priming: _Priming | None = None  # the tokenization of whole documents, running beside the caller
     _helper: Forked | None = None  # or a child process doing it, which then counts what the counter asks
-    _primed_by_helper: list[list[str]] | None = None  # the documents whose runs the helper is counting
+    _primed_by_helper: tuple[list[list[str]], int] | None = None  # the documents it primes, the batch size
     _helper_loaded: bool = False  # whether the helper loaded the encoding
 
     @classmethod
@@ -318,13 +318,13 @@ class TokenCounter:
         loading the encoding raises. Otherwise a thread does it (tiktoken lets go of the interpreter while
         it encodes) and the next method raises what it raised. Documents are encoded joined in batches of
         about ``batch_chars``: a thread that takes the interpreter back once per batch, not once per file,
-        is not kept waiting for it.
+        is not kept waiting for it. The documents' lists are read until the work is done: do not change them.
         """
         self.settle()
         if self.forks and can_fork():
             try:
                 self._helper = Forked(lambda: self._primed_in_helper(documents, batch_chars), self._counts_in_helper)
-                self._primed_by_helper = documents
+                self._primed_by_helper = documents, batch_chars
                 return
             except OSError:  # no process to spare: a thread does it
                 pass
@@ -355,13 +355,14 @@ class TokenCounter:
             self._priming.wait()  # interrupted (Ctrl-C), it is still watched: the next call waits again
             self._priming = None
         if self._primed_by_helper is not None:
-            documents, self._primed_by_helper = self._primed_by_helper, None
-            try:
+            documents, batch_chars = self._primed_by_helper
+            try:  # interrupted (Ctrl-C), the helper is ended: the next call primes here
                 counts, fresh, self._helper_loaded = self._helper.first()  # type: ignore[union-attr]
             except Gone:  # the helper is gone: whatever went wrong, counting here finds it
-                self._helper = None
-                self._prime(documents, PRIME_BATCH_CHARS, threading.Event())
+                self._helper = self._primed_by_helper = None
+                self._prime(documents, batch_chars, threading.Event())
                 return
+            self._primed_by_helper = None
             self._cache.update(zip((run for units in documents for run in runs(units)), counts))
             self.fresh.update(fresh)
 

@@ -120,3 +120,78 @@ def test_a_helper_left_running_ends_with_its_counter(encoding):
     del counter
     gc.collect()
     assert not alive(pid)
+
+
+def test_an_interrupted_request_ends_the_helper_and_the_next_count_is_right(encoding, monkeypatch):
+    counter = TokenCounter(lambda: encoding, forks=True)
+    counter.prime(DOCUMENTS)
+    counter.settle()
+    real = forked._receive
+
+    def interrupted(fd):
+        monkeypatch.setattr(forked, "_receive", real)
+        raise KeyboardInterrupt  # Ctrl-C while the helper counts: its reply would answer the next request
+
+    monkeypatch.setattr(forked, "_receive", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        counter.count_each([["A long new text.\n"] * 3])
+    assert counter.count_each([["Short.\n"], ["Other.\n"]]) == [expected(["Short.\n"]), expected(["Other.\n"])]
+    assert counter._helper is None
+
+
+def test_an_interrupted_wait_for_priming_primes_here_on_the_next_call(encoding, monkeypatch):
+    counter = TokenCounter(lambda: encoding, forks=True)
+    counter.prime(DOCUMENTS)
+    monkeypatch.setattr(forked, "_receive", lambda fd: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        counter.settle()
+    monkeypatch.undo()
+    assert counter.count_each(DOCUMENTS) == [expected(units) for units in DOCUMENTS]
+
+
+def test_a_fork_that_fails_leaves_no_pipe_open(encoding, monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", no_fork)
+    for _ in range(5):
+        counter = TokenCounter(lambda: encoding, forks=True)
+        counter.prime(DOCUMENTS)  # a thread does it instead
+        assert counter.count_each(DOCUMENTS) == [expected(units) for units in DOCUMENTS]
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_no_fork_while_a_thread_python_did_not_start_runs():
+    import _thread
+
+    stop = threading.Event()
+    _thread.start_new_thread(stop.wait, ())
+    try:
+        assert threading.active_count() == 1 and not can_fork()
+    finally:
+        stop.set()
+
+
+def test_the_child_keeps_none_of_the_callers_files_open():
+    import select
+
+    read_end, write_end = os.pipe()
+    child = Forked(lambda: 0, lambda request: request)
+    child.first()
+    os.close(write_end)  # were the child holding a copy, the read end would wait for ever
+    assert select.select([read_end], [], [], 10)[0] and os.read(read_end, 1) == b""
+    os.close(read_end)
+    child.end()
+
+
+def test_a_caller_without_standard_streams_still_gets_answers():
+    import subprocess
+    import sys
+
+    script = ("import os; os.close(0); os.close(1)\n"
+              "from tokeffc.forked import Forked\n"
+              "child = Forked(lambda: 'ready', lambda request: request * 2)\n"  # its pipes may take fds 0 and 1
+              "os.write(2, (child.first() + str(child.ask(21))).encode())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert done.stderr == b"ready42"
