@@ -83,9 +83,7 @@ def _compile(config: Config, options: BuildOptions, progress: Progress | None) -
         framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
         entries, entry_notices = find_entries(framework)
         renderings = render_all(framework, entries, counter, passes)
-        # The memo served parsing and rendering; what it holds now is no one else's (a text split later is split
-        # again).
-        split_blocks.cache_clear()
+        split_blocks.cache_clear()  # the memo served parsing and rendering: a text split later is split again
         selections = _chosen(framework, select_bundles(framework, renderings, entries), options)
         bundles = assemble_bundles(framework, renderings, counter, passes, selections, progress)
         checks = check_budgets(framework, bundles)

@@ -264,14 +264,20 @@ class TokenCounter:
         return cached
 
     def _tokens_in(self, text: str) -> int:
-        if self._helper is not None:
-            try:
-                (count,), self._helper_loaded = self._helper.ask([text])
-                return count
-            except Gone:
-                self._helper = None
+        counted = self._asked([text])
         # Special-token strings inside a prompt are ordinary text to the model's loader.
-        return len(self._load().encode_ordinary(text))
+        return counted[0] if counted is not None else len(self._load().encode_ordinary(text))
+
+    def _asked(self, texts: list[str]) -> list[int] | None:
+        """The helper's counts of these texts, or None where there is no helper (or it is gone)."""
+        if self._helper is None:
+            return None
+        try:
+            counts, self._helper_loaded = self._helper.ask(texts)
+            return counts
+        except Gone:
+            self._helper = None
+            return None
 
     def count_each(self, texts: list[list[str]]) -> list[int]:
         """:meth:`count_units` of each list of units, the runs no count is known for tokenized together."""
@@ -286,15 +292,11 @@ class TokenCounter:
         new = [text for text in dict.fromkeys(texts) if text not in self._cache]
         if self.known:
             new = [text for text in new if not self._take_known(text)]
-        if new and self._helper is not None:
-            try:
-                counts, self._helper_loaded = self._helper.ask(new)
-                self._cache.update(zip(new, counts))
-                self.fresh.update(zip(map(_digest, new), counts))
-                return
-            except Gone:
-                self._helper = None
-        if new:
+        counted = self._asked(new) if new else None
+        if counted is not None:
+            self._cache.update(zip(new, counted))
+            self.fresh.update(zip(map(_digest, new), counted))
+        elif new:
             self._count_apart(new)
             for text in new:
                 self.count(text)  # what _count_apart left: a text that holds APART's string
