@@ -66,9 +66,16 @@ def build_cached(root: Path, out_dir: Path | None, options: BuildOptions, *, all
         served = _from_cache(cache, hit, out_dir, allow_over) if hit is not None else None
         if served is not None:
             return served
+    from .tokens import spare_helper
+
+    spare = spare_helper()  # loads the default encoding while the compiler is imported
     from .pipeline import compile_framework
 
-    result = compile_framework(root, options, progress)
+    try:
+        result = compile_framework(root, options, progress, spare)
+    finally:
+        if spare is not None:
+            spare.end()  # a build takes it and ends it; one that failed before did not
     report = report_of(result)
     folder = archive = None
     if out_dir is not None and (not result.over_budget or allow_over):

@@ -1,8 +1,9 @@
 """Work done by a forked child process beside the caller, over two pipes: what a second core can do
 without sharing the caller's interpreter lock.
 
-The child runs ``start()`` at once and sends back its result, then answers ``answer(request)`` for each
-request, until the caller ends it (or exits: the child reads the end of its pipe and leaves). Messages
+The child runs ``start()`` at once, then answers ``answer(request)`` for each request, in order, until the
+caller ends it (or exits: the child reads the end of its pipe and leaves). A request may be posted and its
+reply taken later (:meth:`Forked.post`, :meth:`Forked.reply`), the caller working meanwhile. Messages
 are marshalled (plain data: lists, dicts, str, bytes, int), each after its length. The child never
 writes to the caller's terminal, never runs the caller's exit handlers (it leaves by ``os._exit``), and
 dies of Ctrl-C at once. Anything that goes wrong on its side, or with the pipes, is :class:`Gone` to the
@@ -60,29 +61,40 @@ class Forked:
         os.close(requests_read)
         os.close(replies_write)
         self.pid, self._requests, self._replies = pid, requests_write, replies_read
+        self._writing: threading.Thread | None = None
+        self._write_failed = False
         # Only the process that forked the child ends it: a copy of this object in another child does not.
         self._end = weakref.finalize(self, _end_child, os.getpid(), pid, requests_write, replies_read)
 
-    def first(self) -> Any:
-        """What ``start()`` returned (waits for it)."""
-        return self._exchange(None)
-
     def ask(self, request: Any) -> Any:
         """What ``answer(request)`` returns, in the child."""
-        return self._exchange((request,))
-
-    def end(self) -> None:
-        """Stop the child now, whatever it is doing, and reap it; it is :class:`Gone` from then on."""
-        self._end()
-
-    def _exchange(self, request: tuple[Any] | None) -> Any:
-        """Send a request (if any) and receive the reply. Whatever interrupts the exchange ends the child:
-        a reply left in the pipe would answer the next request."""
         if not self._end.alive:
             raise Gone
         try:
-            if request is not None:
-                _send(self._requests, request[0])
+            _send(self._requests, request)
+        except OSError:
+            self.end()
+            raise Gone from None
+        return self.reply()
+
+    def post(self, request: Any) -> None:
+        """Send a request, written by a thread of its own: a long one does not wait for the child to read it.
+        Take its reply with :meth:`reply` before anything else is asked."""
+        if not self._end.alive:
+            raise Gone
+        data = marshal.dumps(request)
+        self._writing = threading.Thread(target=self._write, args=(data,), name="tokeffc-post", daemon=True)
+        self._writing.start()
+
+    def reply(self) -> Any:
+        """The reply to the request sent last (waits for it). Whatever interrupts the wait ends the child: a
+        reply left in the pipe would answer the next request."""
+        try:
+            if self._writing is not None:
+                self._writing.join()
+                self._writing = None
+            if self._write_failed or not self._end.alive:
+                raise Gone
             return _receive(self._replies)
         except (OSError, EOFError, ValueError, TypeError):
             self.end()
@@ -90,6 +102,21 @@ class Forked:
         except BaseException:  # Ctrl-C while waiting, say
             self.end()
             raise
+
+    def end(self) -> None:
+        """Stop the child now, whatever it is doing, and reap it; it is :class:`Gone` from then on."""
+        if self._end.alive and self._writing is not None:  # a request still being written: it fails at once
+            _kill(self.pid)  # once the child is gone, and the pipe is closed only after the writer has stopped
+            self._writing.join()
+            self._writing = None
+        self._end()
+
+    def _write(self, data: bytes) -> None:
+        try:
+            _write_message(self._requests, data)
+            self._write_failed = False
+        except OSError:  # the child is gone (or ended meanwhile)
+            self._write_failed = True
 
 
 def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int, replies: int) -> None:
@@ -103,7 +130,7 @@ def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int
         low, high = sorted((requests, replies))
         for first, stop in ((3, low), (low + 1, high), (high + 1, os.sysconf("SC_OPEN_MAX"))):
             os.closerange(first, stop)  # the caller's files, sockets and pipes (and `quiet`)
-        _send(replies, start())
+        start()
         while True:
             try:
                 request = _receive(requests)
@@ -123,18 +150,25 @@ def _end_child(owner: int, pid: int, requests: int, replies: int) -> None:
             os.close(fd)
         except OSError:
             pass
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    _kill(pid)
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
 
 
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _send(fd: int, message: Any) -> None:
-    data = marshal.dumps(message)
+    _write_message(fd, marshal.dumps(message))
+
+
+def _write_message(fd: int, data: bytes) -> None:
     view = memoryview(len(data).to_bytes(_LENGTH, "little") + data)
     while view:
         view = view[os.write(fd, view):]

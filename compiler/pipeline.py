@@ -17,6 +17,7 @@ from .config import Config, load_config
 from .emit import BuildFacts, ReleaseFiles, emit_release
 from .entries import Entry, find_entries
 from .errors import Notice, Span, TokeffcError, UsageError
+from .forked import Forked
 from .graph import Framework, build_graph
 from .hooks import session_hook_files
 from .markdown import split_blocks
@@ -27,7 +28,7 @@ from .publish import write_release
 from .rendering import Renderings, render_all
 from .selection import Selection, select_bundles
 from .sources import DocPath, SourceFile, Tree, discover_sources, named_id, read_source, walk_tree
-from .tokens import TokenCounter, encoding_identity, resolve_encoding
+from .tokens import SPARE_ENCODING, TokenCounter, encoding_identity, resolve_encoding
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -53,9 +54,10 @@ class BuildResult:
         return self.release.manifest
 
 
-def compile_framework(root: Path, options: BuildOptions | None = None,
-                      progress: Progress | None = None) -> BuildResult:
-    """Everything but writing: the release as bytes, with its budget checks."""
+def compile_framework(root: Path, options: BuildOptions | None = None, progress: Progress | None = None,
+                      spare: Forked | None = None) -> BuildResult:
+    """Everything but writing: the release as bytes, with its budget checks. ``spare`` is a helper process
+    forked earlier (:func:`tokens.spare_helper`): taken if its encoding is the build's, else ended."""
     options = options or BuildOptions()
     if options.preset == "claude-plugin" and not options.overrides:
         plugins = find_plugins(Path(root))
@@ -67,18 +69,21 @@ def compile_framework(root: Path, options: BuildOptions | None = None,
     try:
         config = load_config(Path(root), options.config_path, release_version=options.release_version,
                              preset=options.preset, overrides=dict(options.overrides))
-        return _compile(config, options, progress)
+        return _compile(config, options, progress, spare)
     except TokeffcError as exc:
         raise exc.located(str(root)) from None
 
 
-def _compile(config: Config, options: BuildOptions, progress: Progress | None) -> BuildResult:
+def _compile(config: Config, options: BuildOptions, progress: Progress | None, spare: Forked | None) -> BuildResult:
     passes = _passes(config, options)
     span = config.span("encoding")
     identity = encoding_identity(config.encoding, config.encoding_sha256, span)
     cache = BuildCache(options.cache) if options.cache else None
+    if spare is not None and identity != SPARE_ENCODING:
+        spare.end()
+        spare = None
     counter = TokenCounter(lambda: resolve_encoding(config.encoding, config.encoding_sha256, config.root, span),
-                           cache.counts(identity) if cache else {}, forks=True)
+                           cache.counts(identity) if cache else {}, forks=True, spare=spare)
     with counter.abandoned_on_error():  # a failed build leaves no tokenizer running behind it
         framework, tree_notices = load_framework(config, options.exclude_dirs, counter)
         entries, entry_notices = find_entries(framework)

