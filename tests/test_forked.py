@@ -249,3 +249,43 @@ def test_a_build_the_cache_serves_forks_no_helper(tmp_path, monkeypatch):
     assert build_cached(EXAMPLE, tmp_path / "out", options).result is not None and spares == [1]
     served = build_cached(EXAMPLE, tmp_path / "out", options)
     assert served.result is None and spares == [1]  # served from the cache: no helper forked
+
+
+def test_an_interrupted_send_ends_the_child_and_the_next_request_is_gone(monkeypatch):
+    child = Forked(lambda: None, lambda request: request)
+    real = forked._send
+
+    def interrupted(fd, message):
+        monkeypatch.setattr(forked, "_send", real)
+        raise KeyboardInterrupt  # Ctrl-C with half a request written: the child would read the next as its end
+
+    monkeypatch.setattr(forked, "_send", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        child.ask("a" * 1_000_000)
+    assert not alive(child.pid)
+    with pytest.raises(Gone):
+        child.ask("b")
+
+
+def test_a_post_whose_writer_cannot_start_is_gone_and_the_child_reaped(monkeypatch):
+    child = Forked(lambda: None, lambda request: request)
+    real = threading.Thread.start
+
+    def no_thread(thread):
+        if thread.name == "tokeffc-post":
+            raise RuntimeError("can't start new thread")
+        real(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    with pytest.raises(Gone):
+        child.post(["documents"])
+    assert not alive(child.pid)
+    child.end()  # ending it again is harmless
+
+
+def test_the_same_file_under_another_pattern_is_another_encoding():
+    from tokeffc.tokens import _CL100K_SHA256, SPARE_ENCODING, encoding_identity
+
+    assert encoding_identity("cl100k_base", None) == SPARE_ENCODING
+    assert encoding_identity("enc/cl100k_base.tiktoken", _CL100K_SHA256) == SPARE_ENCODING
+    assert encoding_identity("enc/o200k_base.tiktoken", _CL100K_SHA256) != SPARE_ENCODING  # o200k's pattern
