@@ -63,7 +63,7 @@ class Forked:
         os.close(replies_write)
         self.pid, self._requests, self._replies = pid, requests_write, replies_read
         self._writing: threading.Thread | None = None
-        self._write_failed = False
+        self._posted = 0  # requests posted and not answered yet
         # Only the process that forked the child ends it: a copy of this object in another child does not.
         self._end = weakref.finalize(self, _end_child, os.getpid(), pid, requests_write, replies_read)
 
@@ -73,24 +73,25 @@ class Forked:
             _send(self._requests, request)
         return self.reply()
 
-    def post(self, request: Any) -> None:
-        """Send a request, written by a thread of its own: a long one does not wait for the child to read it.
-        Take its reply with :meth:`reply` before anything else is asked."""
+    def post(self, requests: list[Any]) -> None:
+        """Send requests, written one after another by a thread of its own (long ones do not wait for the
+        child to read them; each is marshalled on its own, so no one buffer holds them all). Take their
+        replies, in order, with :meth:`reply` before anything else is asked."""
         with self._ended_on_failure():
-            writing = threading.Thread(target=self._write, args=(marshal.dumps(request),), name="tokeffc-post",
-                                       daemon=True)
+            writing = threading.Thread(target=self._write, args=(requests,), name="tokeffc-post", daemon=True)
             writing.start()  # may fail (no thread to spare): the child is ended, and the caller does the work
-            self._writing = writing
+            self._writing, self._posted = writing, len(requests)
 
     def reply(self) -> Any:
-        """The reply to the request sent last (waits for it)."""
+        """The reply to the next request (waits for it). The writer is waited for only once every request
+        it writes is answered: the child may answer one while the next is still being written."""
         with self._ended_on_failure():
-            if self._writing is not None:
+            reply = _receive(self._replies)
+            self._posted -= 1
+            if self._writing is not None and self._posted <= 0:
                 self._writing.join()
                 self._writing = None
-            if self._write_failed:
-                raise Gone
-            return _receive(self._replies)
+            return reply
 
     @contextmanager
     def _ended_on_failure(self) -> Iterator[None]:
@@ -117,12 +118,12 @@ class Forked:
             self._writing = None
             self._end()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, requests: list[Any]) -> None:
         try:
-            _write_message(self._requests, data)
-            self._write_failed = False
-        except OSError:  # the child is gone (or ended meanwhile)
-            self._write_failed = True
+            for request in requests:
+                _send(self._requests, request)
+        except OSError:  # the child is gone (or ended meanwhile): reading its replies finds that
+            pass
 
 
 def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int, replies: int) -> None:
@@ -171,10 +172,7 @@ def _kill(pid: int) -> None:
 
 
 def _send(fd: int, message: Any) -> None:
-    _write_message(fd, marshal.dumps(message))
-
-
-def _write_message(fd: int, data: bytes) -> None:
+    data = marshal.dumps(message)
     view = memoryview(len(data).to_bytes(_LENGTH, "little") + data)
     while view:
         view = view[os.write(fd, view):]

@@ -176,6 +176,19 @@ def _indented(text: str) -> bool:
 PRIME_BATCH_CHARS = 1 << 20
 
 
+def _groups(documents: list[list[str]], batch_chars: int) -> list[list[list[str]]]:
+    """The documents, in order, in groups of at least ``batch_chars`` characters (but the last)."""
+    groups: list[list[list[str]]] = [[]]
+    size = 0
+    for units in documents:
+        if size >= batch_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(units)
+        size += sum(map(len, units))
+    return groups
+
+
 def _batches(documents: list[list[str]], batch_chars: int) -> Iterator[list[str]]:
     """The documents' units, in order, in batches of whole documents of at least ``batch_chars`` characters
     (but the last)."""
@@ -340,7 +353,7 @@ class TokenCounter:
         self._helper = helper
         if documents:
             self._primed_by_helper = documents, batch_chars
-            helper.post(("prime", documents, batch_chars))
+            helper.post([("prime", batch, batch_chars) for batch in _groups(documents, batch_chars)])
 
     def _start_helper(self) -> Forked | None:
         """The spare helper (see :func:`spare_helper`) if one was given, else one forked now, else None."""
@@ -369,7 +382,7 @@ class TokenCounter:
         if self._primed_by_helper is not None:
             documents, batch_chars = self._primed_by_helper
             try:  # interrupted (Ctrl-C), the helper is ended: the next call primes here
-                counts, fresh, self._helper_loaded = self._helper.reply()  # type: ignore[union-attr]
+                counts, fresh = self._primed_replies(len(_groups(documents, batch_chars)))
             except Gone:  # the helper is gone: whatever went wrong, counting here finds it
                 self._helper = self._primed_by_helper = None
                 self._prime(documents, batch_chars, threading.Event())
@@ -377,6 +390,16 @@ class TokenCounter:
             self._primed_by_helper = None
             self._cache.update(zip((run for units in documents for run in runs(units)), counts))
             self.fresh.update(fresh)
+
+    def _primed_replies(self, batches: int) -> tuple[list[int], dict[bytes, int]]:
+        """The helper's replies to the batches prime posted: every run's count in order, what it tokenized."""
+        counts: list[int] = []
+        fresh: dict[bytes, int] = {}
+        for _ in range(batches):
+            batch_counts, batch_fresh, self._helper_loaded = self._helper.reply()  # type: ignore[union-attr]
+            counts += batch_counts
+            fresh.update(batch_fresh)
+        return counts, fresh
 
     @contextmanager
     def abandoned_on_error(self) -> Iterator[TokenCounter]:
@@ -471,6 +494,7 @@ class _HelperSide:
         counter = self.counter
         if request[0] == "prime":
             _, documents, batch_chars = request
+            counter.fresh = {}  # what this request tokenized, not what earlier ones did
             counter._prime(documents, batch_chars, threading.Event())
             counts = [counter.count(run) for units in documents for run in runs(units)]
             return counts, counter.fresh, counter._encoding is not None

@@ -35,8 +35,9 @@ def test_a_child_answers_in_order_and_ends_when_asked():
     started = []
     child = Forked(lambda: started.append(1), lambda request: [len(text) for text in request] + started)
     assert child.ask(["a", "bcd"]) == [1, 3, 1]  # start() ran in the child first
-    child.post(["a long request"] * 50_000)  # written beside the caller; the reply is taken later
+    child.post([["a long request"] * 50_000, ["x"]])  # written beside the caller; the replies are taken later
     assert child.reply() == [14] * 50_000 + [1]
+    assert child.reply() == [1, 1]
     child.end()
     assert not alive(child.pid)
     with pytest.raises(Gone):
@@ -278,7 +279,7 @@ def test_a_post_whose_writer_cannot_start_is_gone_and_the_child_reaped(monkeypat
 
     monkeypatch.setattr(threading.Thread, "start", no_thread)
     with pytest.raises(Gone):
-        child.post(["documents"])
+        child.post([["documents"]])
     assert not alive(child.pid)
     child.end()  # ending it again is harmless
 
