@@ -353,7 +353,8 @@ class TokenCounter:
         self._helper = helper
         if documents:
             self._primed_by_helper = documents, batch_chars
-            helper.post([("prime", batch, batch_chars) for batch in _groups(documents, batch_chars)])
+            groups = _groups(documents, batch_chars)
+            helper.post([("prime", group, batch_chars, n == len(groups)) for n, group in enumerate(groups, 1)])
 
     def _start_helper(self) -> Forked | None:
         """The spare helper (see :func:`spare_helper`) if one was given, else one forked now, else None."""
@@ -392,13 +393,11 @@ class TokenCounter:
             self.fresh.update(fresh)
 
     def _primed_replies(self, batches: int) -> tuple[list[int], dict[bytes, int]]:
-        """The helper's replies to the batches prime posted: every run's count in order, what it tokenized."""
-        counts: list[int] = []
-        fresh: dict[bytes, int] = {}
-        for _ in range(batches):
-            batch_counts, batch_fresh, self._helper_loaded = self._helper.reply()  # type: ignore[union-attr]
-            counts += batch_counts
-            fresh.update(batch_fresh)
+        """The helper's replies to the batches prime posted (the last one holds them all): every run's count
+        in order, and what it tokenized."""
+        for _ in range(batches - 1):
+            self._helper.reply()  # type: ignore[union-attr]
+        counts, fresh, self._helper_loaded = self._helper.reply()  # type: ignore[union-attr]
         return counts, fresh
 
     @contextmanager
@@ -466,13 +465,16 @@ class TokenCounter:
 
 class _HelperSide:
     """What a helper process does: load the encoding at once if ``eager`` (in a thread, so that a request is
-    read meanwhile; else when first asked), then answer ``("prime", documents, batch_chars)`` with the count
-    of every run of the documents in order, what it tokenized (for the cache) and whether it loaded the
-    encoding, and ``("count", texts)`` with their counts and the same flag."""
+    read meanwhile; else when first asked), then answer ``("prime", documents, batch_chars, last)``, a batch
+    of documents at a time, with nothing until the last batch, and then with the count of every run of all
+    of them in order, what it tokenized (for the cache) and whether it loaded the encoding (a reply waiting
+    in the pipe would hold the helper up until the caller reads it); and ``("count", texts)`` with their
+    counts and the same flag."""
 
     def __init__(self, loader: Callable[[], OfflineEncoding], eager: bool = False):
         self.counter, self.eager = TokenCounter(loader), eager
         self.loading: threading.Thread | None = None
+        self.primed: list[int] = []
 
     def serving(self) -> tuple[Callable[[], None], Callable[[tuple], tuple]]:
         return self.start, self.answer
@@ -493,11 +495,13 @@ class _HelperSide:
             self.loading.join()
         counter = self.counter
         if request[0] == "prime":
-            _, documents, batch_chars = request
-            counter.fresh = {}  # what this request tokenized, not what earlier ones did
+            _, documents, batch_chars, last = request
             counter._prime(documents, batch_chars, threading.Event())
-            counts = [counter.count(run) for units in documents for run in runs(units)]
-            return counts, counter.fresh, counter._encoding is not None
+            self.primed += [counter.count(run) for units in documents for run in runs(units)]
+            if not last:
+                return ()
+            counts, fresh, self.primed, counter.fresh = self.primed, counter.fresh, [], {}
+            return counts, fresh, counter._encoding is not None
         counter._count_apart(request[1])
         return [counter.count(text) for text in request[1]], counter._encoding is not None
 

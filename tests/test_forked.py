@@ -290,3 +290,11 @@ def test_the_same_file_under_another_pattern_is_another_encoding():
     assert encoding_identity("cl100k_base", None) == SPARE_ENCODING
     assert encoding_identity("enc/cl100k_base.tiktoken", _CL100K_SHA256) == SPARE_ENCODING
     assert encoding_identity("enc/o200k_base.tiktoken", _CL100K_SHA256) != SPARE_ENCODING  # o200k's pattern
+
+
+def test_a_helper_primes_in_batches_and_the_last_reply_holds_them_all(encoding):
+    counter = TokenCounter(lambda: encoding, forks=True)
+    documents = DOCUMENTS + [["# Three\n", "  - a: b\n", "\n"], ["Four <|endoftext|>\n"]]
+    counter.prime(documents, batch_chars=1)  # a batch per document: four requests, three empty replies
+    assert counter.count_each(documents) == [expected(units) for units in documents]
+    assert counter.fresh and counter._helper is not None
