@@ -122,8 +122,8 @@ class Forked:
         try:
             for request in requests:
                 _send(self._requests, request)
-        except OSError:  # the child is gone (or ended meanwhile): reading its replies finds that
-            pass
+        except BaseException:  # noqa: BLE001 - a request not sent whole: the child goes, and reply() finds it
+            _kill(self.pid)
 
 
 def _child(start: Callable[[], Any], answer: Callable[[Any], Any], requests: int, replies: int) -> None:

@@ -120,6 +120,7 @@ def test_a_build_forks_a_helper_and_leaves_no_process_behind(tmp_path, monkeypat
 def test_a_helper_left_running_ends_with_its_counter(encoding):
     counter = TokenCounter(lambda: encoding, forks=True)
     counter.prime(DOCUMENTS)
+    counter.settle()  # the sources are written and counted: nothing but the counter holds the helper now
     pid = counter._helper.pid
     del counter
     gc.collect()
@@ -298,3 +299,14 @@ def test_a_helper_primes_in_batches_and_the_last_reply_holds_them_all(encoding):
     counter.prime(documents, batch_chars=1)  # a batch per document: four requests, three empty replies
     assert counter.count_each(documents) == [expected(units) for units in documents]
     assert counter.fresh and counter._helper is not None
+
+
+def test_a_request_that_cannot_be_sent_whole_is_gone_not_a_hang():
+    child = Forked(lambda: None, lambda request: request)
+    child.post([["fine"], [object()]])  # the second cannot be marshalled: the writer stops half way
+    replies = []
+    with pytest.raises(Gone):
+        for _ in range(2):
+            replies.append(child.reply())
+    assert replies in ([], [["fine"]])  # the first may be answered before the child is stopped
+    assert not alive(child.pid)
