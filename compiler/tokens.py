@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import tiktoken
 
@@ -176,6 +177,16 @@ def _indented(text: str) -> bool:
 PRIME_BATCH_CHARS = 1 << 20
 
 
+class _Posted(NamedTuple):
+    """The documents a helper was asked to prime: their runs (what its counts are, in order), and in how
+    many batches they went."""
+
+    documents: list[list[str]]
+    batch_chars: int
+    runs: list[list[str]]
+    batches: int
+
+
 def _groups(documents: list[list[str]], batch_chars: int) -> list[list[list[str]]]:
     """The documents, in order, in groups of at least ``batch_chars`` characters (but the last)."""
     groups: list[list[list[str]]] = [[]]
@@ -244,7 +255,7 @@ class TokenCounter:
     _encoding: OfflineEncoding | None = None
     _priming: _Priming | None = None  # the tokenization of whole documents, running beside the caller
     _helper: Forked | None = None  # or a child process doing it, which then counts what the counter asks
-    _primed_by_helper: tuple[list[list[str]], int] | None = None  # the documents it primes, the batch size
+    _primed_by_helper: _Posted | None = None  # what the helper was asked to prime
     _helper_loaded: bool = False  # whether the helper loaded the encoding
 
     @classmethod
@@ -348,12 +359,14 @@ class TokenCounter:
         if helper is None:
             self._priming = _Priming(lambda stopping: self._prime(documents, batch_chars, stopping))
             return
+        found = [runs(units) for units in documents]
         if self.known:  # a helper may be forked before the cache is read: what the cache knows is taken here
-            documents = [units for units in documents if not self._known_texts(runs(units))]
+            kept = [index for index, texts in enumerate(found) if not self._known_texts(texts)]
+            documents, found = [documents[i] for i in kept], [found[i] for i in kept]
         self._helper = helper
         if documents:
-            self._primed_by_helper = documents, batch_chars
             groups = _groups(documents, batch_chars)
+            self._primed_by_helper = _Posted(documents, batch_chars, found, len(groups))
             helper.post([("prime", group, batch_chars, n == len(groups)) for n, group in enumerate(groups, 1)])
 
     def _start_helper(self) -> Forked | None:
@@ -380,16 +393,16 @@ class TokenCounter:
         if self._priming is not None:
             self._priming.wait()  # interrupted (Ctrl-C), it is still watched: the next call waits again
             self._priming = None
-        if self._primed_by_helper is not None:
-            documents, batch_chars = self._primed_by_helper
+        posted = self._primed_by_helper
+        if posted is not None:
             try:  # interrupted (Ctrl-C), the helper is ended: the next call primes here
-                counts, fresh = self._primed_replies(len(_groups(documents, batch_chars)))
+                counts, fresh = self._primed_replies(posted.batches)
             except Gone:  # the helper is gone: whatever went wrong, counting here finds it
                 self._helper = self._primed_by_helper = None
-                self._prime(documents, batch_chars, threading.Event())
+                self._prime(posted.documents, posted.batch_chars, threading.Event())
                 return
             self._primed_by_helper = None
-            self._cache.update(zip((run for units in documents for run in runs(units)), counts))
+            self._cache.update(zip((run for found in posted.runs for run in found), counts))
             self.fresh.update(fresh)
 
     def _primed_replies(self, batches: int) -> tuple[list[int], dict[bytes, int]]:
